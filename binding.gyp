@@ -1,0 +1,21 @@
+# node-gyp build of the CPU addon (build/Release/semrec.node). The CUDA variant is built by
+# CMakeLists.txt; both take their sources from native/sources.json.
+{
+  "targets": [
+    {
+      "target_name": "semrec",
+      "sources": [
+        "<!@(node -p \"const s = require('./native/sources.json'); [...s.core, ...s.napi, ...s.cpuOnly].join(' ')\")"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native/include"
+      ],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fopenmp-simd", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "ldflags": ["-pthread"]
+    }
+  ]
+}

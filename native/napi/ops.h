@@ -1,0 +1,10 @@
+// Registration of the ops' JS functions: `nameSync` runs on the calling thread, `name` returns a Promise.
+#pragma once
+
+#include <napi.h>
+
+namespace semrec::napi {
+
+void registerOps(Napi::Env env, Napi::Object exports);
+
+}  // namespace semrec::napi

@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+/**
+ * The `semrec` command line: a thin layer over the public API. Each command lives in
+ * ts/cli/commands/<name>.ts and registers itself on the program.
+ */
+import { Command, CommanderError } from 'commander';
+
+import { isSemrecError } from '../errors';
+import { registerDemo } from './commands/demo';
+import { registerDevice } from './commands/device';
+
+export function buildProgram(): Command {
+  const program = new Command('semrec')
+    .description('Semantic recommendation engine: LLM-Rec, Chat-REC and classic baselines on native CPU/CUDA kernels')
+    .showHelpAfterError()
+    .exitOverride();
+  registerDemo(program);
+  registerDevice(program);
+  return program;
+}
+
+/** Aborted by the first Ctrl-C (work stops at its next safe point); a second Ctrl-C exits at once. */
+export function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  process.once('SIGINT', () => {
+    process.stderr.write('\nsemrec: interrupted, stopping (Ctrl-C again to exit immediately)\n');
+    controller.abort(new Error('interrupted'));
+    process.once('SIGINT', () => process.exit(130));
+  });
+  return controller.signal;
+}
+
+export async function main(argv: string[] = process.argv): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (isSemrecError(error)) {
+      process.stderr.write(`semrec: ${error.message} [${error.code}]\n`);
+      return error.code === 'ERR_ABORTED' ? 130 : 1;
+    }
+    throw error;
+  }
+}
+
+if (require.main === module) {
+  main().then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * Progress display for the CLI: a bar on a TTY (cli-progress), plain periodic lines otherwise (logs, CI).
+ * Output goes to stderr so stdout stays clean for --json.
+ */
+import cliProgress from 'cli-progress';
+
+import type { ProgressCallback, ProgressEvent } from '../progress';
+
+/** Minimum time between plain progress lines. */
+const PLAIN_INTERVAL_MS = 2000;
+
+export interface ProgressDisplay {
+  onProgress: ProgressCallback;
+  stop(): void;
+}
+
+export function createProgress(stream: NodeJS.WriteStream = process.stderr): ProgressDisplay {
+  if (stream.isTTY) {
+    let bar: cliProgress.SingleBar | undefined;
+    let phase = '';
+    return {
+      onProgress(event: ProgressEvent) {
+        if (event.phase !== phase || !bar) {
+          bar?.stop();
+          phase = event.phase;
+          bar = new cliProgress.SingleBar(
+            {
+              stream,
+              format: `${event.phase} [{bar}] {percentage}% | {value}/{total} ${event.unit ?? ''} | {eta_formatted} left`,
+              hideCursor: true,
+              clearOnComplete: false,
+            },
+            cliProgress.Presets.shades_classic,
+          );
+          bar.start(event.total ?? 0, event.done);
+        }
+        if (event.total !== undefined) bar.setTotal(event.total);
+        bar.update(event.done);
+      },
+      stop() {
+        bar?.stop();
+      },
+    };
+  }
+  let last = 0;
+  let lastPhase = '';
+  return {
+    onProgress(event: ProgressEvent) {
+      const now = Date.now();
+      const finished = event.total !== undefined && event.done >= event.total;
+      if (event.phase === lastPhase && !finished && now - last < PLAIN_INTERVAL_MS) return;
+      last = now;
+      lastPhase = event.phase;
+      const total = event.total !== undefined ? `/${event.total}` : '';
+      const percent = event.total ? ` (${((100 * event.done) / event.total).toFixed(1)}%)` : '';
+      stream.write(`${event.phase}: ${event.done}${total} ${event.unit ?? ''}${percent}\n`);
+    },
+    stop() {},
+  };
+}

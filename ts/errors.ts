@@ -1,0 +1,39 @@
+/**
+ * semrec's one error class. Every failure semrec reports (argument checks in TypeScript, errors raised in
+ * native code, dataset and model errors) is a SemrecError with a stable `code` to match on; messages
+ * name the argument, file or line at fault.
+ */
+
+/** Codes shared with native/include/semrec/error.h (the native addon throws these). */
+export const NativeErrorCodes = [
+  'ERR_INVALID_ARG_TYPE', // wrong JS type, wrong TypedArray type, missing field
+  'ERR_INVALID_ARG_VALUE', // right type, inconsistent value (length, CSR structure)
+  'ERR_OUT_OF_RANGE', // a number or an id outside its allowed range
+  'ERR_NAN_INPUT', // NaN where a number is required
+  'ERR_CUDA_UNAVAILABLE', // device 'cuda' requested without a usable GPU or CUDA build
+  'ERR_CUDA', // the CUDA runtime reported an error
+  'ERR_OUT_OF_MEMORY', // host or device allocation failed
+  'ERR_INTERNAL', // a bug in semrec
+] as const;
+
+export type NativeErrorCode = (typeof NativeErrorCodes)[number];
+
+/** Codes raised only by the TypeScript side. Other modules append theirs here. */
+export type ErrorCode =
+  | NativeErrorCode
+  | 'ERR_ADDON_NOT_BUILT' // build/Release/semrec.node is missing or failed to load
+  | (string & {});
+
+export class SemrecError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(message: string, code: ErrorCode, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SemrecError';
+    this.code = code;
+  }
+}
+
+export function isSemrecError(value: unknown, code?: ErrorCode): value is SemrecError {
+  return value instanceof SemrecError && (code === undefined || value.code === code);
+}
