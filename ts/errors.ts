@@ -22,6 +22,14 @@ export type NativeErrorCode = (typeof NativeErrorCodes)[number];
 export type ErrorCode =
   | NativeErrorCode
   | 'ERR_ADDON_NOT_BUILT' // build/Release/semrec.node is missing or failed to load
+  | 'ERR_NOT_FITTED' // a model was asked to score or save before fit() or loadModel()
+  | 'ERR_MODEL_BUSY' // a model was used while its fit() was running
+  | 'ERR_UNKNOWN_MODEL' // a model name that is not in the registry (ts/models/registry.ts)
+  | 'ERR_INVALID_PARAMS' // hyperparameters that fail the model's schema
+  | 'ERR_MODEL_NOT_FOUND' // no saved model (model.json) in the directory given to loadModel()
+  | 'ERR_MODEL_VERSION' // a saved model written in another format version
+  | 'ERR_MODEL_CORRUPT' // a saved model whose files are damaged (checksum, size or JSON)
+  | 'ERR_MISSING_RATINGS' // an explicit-rating model (mf) trained on data without ratings
   | (string & {});
 
 export class SemrecError extends Error {

@@ -6,5 +6,7 @@
 namespace semrec::napi {
 
 void registerOps(Napi::Env env, Napi::Object exports);
+// Native trainers of the baseline models (native/napi/train_ops.cc).
+void registerTrainOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace semrec::napi

@@ -70,6 +70,68 @@ export interface RawAddon {
   rankingMetrics(args: object): Promise<RawMetricsResult>;
   rankingMetricsFromTopKSync(args: object): RawMetricsResult;
   rankingMetricsFromTopK(args: object): Promise<RawMetricsResult>;
+  // Native trainers of the baseline models (native/napi/train_ops.cc); typed in ts/models/native.ts.
+  sampleTriples(args: object): Promise<RawTriples>;
+  sampleTriplesSync(args: object): RawTriples;
+  samplePoints(args: object): Promise<RawPointSamples>;
+  samplePointsSync(args: object): RawPointSamples;
+  mfEpoch(args: object): Promise<RawLoss>;
+  mfEpochSync(args: object): RawLoss;
+  bprEpoch(args: object): Promise<RawLoss>;
+  bprEpochSync(args: object): RawLoss;
+  vbprEpoch(args: object): Promise<RawLoss>;
+  vbprEpochSync(args: object): RawLoss;
+  vbprItemFactors(args: object): Promise<{ itemFactors: Float32Array; itemOffset: Float32Array }>;
+  vbprItemFactorsSync(args: object): { itemFactors: Float32Array; itemOffset: Float32Array };
+  lightfmEpoch(args: object): Promise<RawLoss>;
+  lightfmEpochSync(args: object): RawLoss;
+  lightfmRepresentations(args: object): Promise<RawLightFmRepresentations>;
+  lightfmRepresentationsSync(args: object): RawLightFmRepresentations;
+  neumfEpoch(args: object): Promise<RawLoss & { step: number }>;
+  neumfEpochSync(args: object): RawLoss & { step: number };
+  neumfGradient(args: object): Promise<RawLoss & { grad: Float32Array }>;
+  neumfGradientSync(args: object): RawLoss & { grad: Float32Array };
+  neumfScore(args: object): Promise<{ scores: Float32Array }>;
+  neumfScoreSync(args: object): { scores: Float32Array };
+  lightgcnEpoch(args: object): Promise<RawLoss & { step: number }>;
+  lightgcnEpochSync(args: object): RawLoss & { step: number };
+  lightgcnGradient(args: object): Promise<RawLoss & { grad: Float32Array }>;
+  lightgcnGradientSync(args: object): RawLoss & { grad: Float32Array };
+  lightgcnForward(args: object): Promise<{ final: Float32Array }>;
+  lightgcnForwardSync(args: object): { final: Float32Array };
+  itemKnnNeighbors(args: object): Promise<RawItemNeighbors>;
+  itemKnnNeighborsSync(args: object): RawItemNeighbors;
+  itemKnnScore(args: object): Promise<{ scores: Float32Array }>;
+  itemKnnScoreSync(args: object): { scores: Float32Array };
+}
+
+export interface RawLoss {
+  /** Mean training loss of the epoch (or of the given samples). */
+  loss: number;
+}
+
+export interface RawTriples {
+  users: Int32Array;
+  pos: Int32Array;
+  neg: Int32Array;
+}
+
+export interface RawPointSamples {
+  users: Int32Array;
+  items: Int32Array;
+  labels: Float32Array;
+}
+
+export interface RawLightFmRepresentations {
+  userRepr: Float32Array;
+  itemRepr: Float32Array;
+  itemBias: Float32Array;
+}
+
+export interface RawItemNeighbors {
+  indptr: Int32Array;
+  indices: Int32Array;
+  similarity: Float32Array;
 }
 
 /** Where the addon is looked for: SEMREC_ADDON_PATH, else build/Release/semrec.node in the package. */

@@ -1,0 +1,99 @@
+/**
+ * The one contract every recommender implements (the classic baselines here, LLM-Rec and sequential
+ * models later): fit on a training split, score blocks of users against every item, recommend with
+ * seen items excluded, save and load.
+ */
+import type { Csr } from '../kernels/types';
+import type { LongRunningOptions } from '../progress';
+import type { TrainingData } from './data';
+
+export type { TrainingData } from './data';
+
+/** General models score from the user's id; sequential ones (e.g. BERT4Rec, later) from the ordered history. */
+export type ModelKind = 'general' | 'sequential';
+
+/** Dense item content vectors, one row per item (e.g. text embeddings from the semantic module). */
+export interface ItemFeatureMatrix {
+  data: Float32Array;
+  dim: number;
+}
+
+export interface EarlyStopping {
+  /** Held-out interactions (same users and items as the training data); ranked with training items excluded. */
+  data: TrainingData;
+  /** A metric key as the core names it (default 'ndcg@10', RecBole's valid_metric). */
+  metric?: string;
+  /** Evaluations without improvement before training stops (default 10, RecBole's stopping_step). */
+  patience?: number;
+  /** Evaluate every this many epochs (default 1). */
+  every?: number;
+}
+
+export interface FitOptions extends LongRunningOptions {
+  /** Seeds initialisation and sampling (default 42). */
+  seed?: number;
+  /**
+   * With it, training stops when the validation metric stopped improving and the parameters of the
+   * best evaluation are kept; without it, the model trains for its `epochs` hyperparameter.
+   */
+  earlyStopping?: EarlyStopping;
+  /** Item content vectors for content-aware models (vbpr, lightfm); others ignore them. */
+  itemFeatures?: ItemFeatureMatrix;
+  /** CPU threads for the native trainers (default: all; 1 makes training bit-reproducible). */
+  numThreads?: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  /** Mean training loss of the epoch (the model's own loss: BPR, squared error, BCE, WARP...). */
+  loss: number;
+  seconds: number;
+  /** The early-stopping metric after this epoch, when it was evaluated. */
+  validation?: number;
+}
+
+export interface FitReport {
+  epochs: EpochRecord[];
+  /** Epoch whose parameters the model kept (the last one without early stopping; 0 for non-iterative models). */
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  seconds: number;
+}
+
+export interface ScoreOptions {
+  /** For sequential models: each scored user's ordered history (rows follow the `users` argument). */
+  history?: Csr;
+}
+
+export interface RecommendOptions extends ScoreOptions {
+  /** Leave out the items the user interacted with in the training data (default true). */
+  excludeSeen?: boolean;
+  /** Further items to leave out, one row per requested user. */
+  exclude?: Csr;
+}
+
+export interface Recommendations {
+  /** users.length x k item indices, best first (higher score, then lower index); -1 pads short rows. */
+  indices: Int32Array;
+  /** The matching scores; -Infinity pads. */
+  scores: Float32Array;
+  k: number;
+}
+
+export interface Recommender<Params extends object = object> {
+  /** The registry name ('bpr', 'lightgcn', ...). */
+  readonly name: string;
+  readonly kind: ModelKind;
+  /** Validated hyperparameters, defaults filled in. */
+  readonly params: Readonly<Params>;
+  readonly fitted: boolean;
+  readonly numUsers: number;
+  readonly numItems: number;
+
+  fit(train: TrainingData, options?: FitOptions): Promise<FitReport>;
+  /** Scores of users[r] for every item: users.length x numItems, row-major; higher is better. */
+  scoreUsers(users: Int32Array, options?: ScoreOptions): Promise<Float32Array>;
+  recommend(users: ArrayLike<number>, k: number, options?: RecommendOptions): Promise<Recommendations>;
+  /** Writes the model to `dir` (created; replaced atomically if it holds a saved model). */
+  save(dir: string): Promise<void>;
+}
