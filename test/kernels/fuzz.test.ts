@@ -110,7 +110,7 @@ function mutate(op: OpName, rng: Random): Mutation {
       args.device = pick(['gpu', 'CUDA', 'cpu ', '', 5, {}, true]);
       return { args, names: ['device'] };
     case 'options':
-      return { args: pick([undefined, null, 42, 'topK', [args], new Float32Array(4)]) as Args, names: ['options'] };
+      return { args: pick<unknown>([undefined, null, 42, 'topK', [args], new Float32Array(4)]) as Args, names: ['options'] };
     case 'csr': {
       const field = pick(CSR_FIELDS[op]);
       const csr = csrOf(rng, rows, cols);
