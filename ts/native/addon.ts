@@ -70,6 +70,8 @@ export interface RawAddon {
   rankingMetrics(args: object): Promise<RawMetricsResult>;
   rankingMetricsFromTopKSync(args: object): RawMetricsResult;
   rankingMetricsFromTopK(args: object): Promise<RawMetricsResult>;
+  /** Benchmarks only: one multi-threaded read of every value (the memory-bandwidth floor). */
+  readOnlyPassSync(args: { data: Float32Array }): number;
 }
 
 /** Where the addon is looked for: SEMREC_ADDON_PATH, else build/Release/semrec.node in the package. */
