@@ -420,7 +420,11 @@ export async function readDelimited(file: DatasetFile, spec: DelimitedSpec, sess
   const parseChunk = (chunk: Buffer | undefined) => {
     const error = api.parse(chunk, chunk === undefined, push, () => {});
     if (error !== undefined) {
-      throw new StopAt(csvProblem(error), { offset: Number.isNaN(lastEnd) ? 0 : lastEnd, line: Number.isNaN(lastEnd) ? error.lines : undefined });
+      let problem = csvProblem(error);
+      if (error.code === 'CSV_QUOTE_NOT_CLOSED' && !endsWithNewline) {
+        problem = new RowProblem('the file ends inside a quoted field without a final newline: it is truncated', 'ERR_DATASET_TRUNCATED');
+      }
+      throw new StopAt(problem, { offset: Number.isNaN(lastEnd) ? 0 : lastEnd, line: Number.isNaN(lastEnd) ? error.lines : undefined });
     }
   };
   try {
@@ -532,4 +536,26 @@ export async function readJsonLines(
   session.files.push({ file: file.name, role, rows, skipped });
   await session.locatePending();
   return rows;
+}
+
+/** The first record of a delimited file (its header), read without reading the rest; undefined if empty. */
+export async function readFirstRecord(file: DatasetFile, spec: Pick<DelimitedSpec, 'delimiter' | 'quote' | 'encoding'>, session: ReadSession): Promise<string[] | undefined> {
+  const parser = new Parser({
+    delimiter: spec.delimiter,
+    quote: spec.quote === false ? null : spec.quote,
+    encoding: spec.encoding === 'latin1' ? 'latin1' : 'utf8',
+    bom: true,
+    relax_column_count: true,
+  });
+  const api = (parser as unknown as { api: CsvCore }).api;
+  let first: string[] | undefined;
+  const push = (fields: string[]) => {
+    if (first === undefined && !(fields.length === 1 && fields[0] === '')) first = fields;
+  };
+  for await (const chunk of readBytes(file, session)) {
+    const error = api.parse(chunk, false, push, () => {});
+    if (error !== undefined || first !== undefined) break;
+  }
+  if (first === undefined) api.parse(undefined, true, push, () => {});
+  return first;
 }

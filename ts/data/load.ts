@@ -13,10 +13,14 @@ import type { TimestampUnit } from './fields';
 import { type OnError, ReadSession, type TextEncoding } from './io';
 import type { LoaderContext } from './loaders/common';
 import { loadAmazonReviews } from './loaders/amazon';
+import { loadInteractionsCsv } from './loaders/interactions-csv';
 import { loadMl100k } from './loaders/ml-100k';
+import { loadMl1m } from './loaders/ml-1m';
+import { loadMovielensCsv } from './loaders/movielens-csv';
+import { loadMyAnimeList } from './loaders/myanimelist';
 import { DUPLICATE_POLICIES, type DuplicatePolicy, type InteractionStore, type LoadReport } from './store';
 
-export const DATASET_FORMATS = ['ml-100k', 'amazon-reviews'] as const;
+export const DATASET_FORMATS = ['ml-100k', 'movielens-csv', 'ml-1m', 'amazon-reviews', 'myanimelist', 'interactions-csv'] as const;
 export type DatasetFormat = (typeof DATASET_FORMATS)[number];
 
 /** Which columns of an `interactions-csv` file hold what: a header name, or a 0-based index. */
@@ -93,5 +97,9 @@ export async function loadDataset(options: LoadDatasetOptions): Promise<Interact
 
 const LOADERS: Record<DatasetFormat, (context: LoaderContext) => Promise<InteractionStore>> = {
   'ml-100k': loadMl100k,
+  'movielens-csv': loadMovielensCsv,
+  'ml-1m': loadMl1m,
   'amazon-reviews': loadAmazonReviews,
+  myanimelist: loadMyAnimeList,
+  'interactions-csv': loadInteractionsCsv,
 };
