@@ -30,6 +30,16 @@ export type ErrorCode =
   | 'ERR_MODEL_VERSION' // a saved model written in another format version
   | 'ERR_MODEL_CORRUPT' // a saved model whose files are damaged (checksum, size or JSON)
   | 'ERR_MISSING_RATINGS' // an explicit-rating model (mf) trained on data without ratings
+  // Data layer (ts/data/): raised as DatasetError, which names the file, line and column at fault.
+  | 'ERR_DATASET_NOT_FOUND' // the dataset path, or a file the format requires, does not exist
+  | 'ERR_DATASET_FORMAT' // the files are not in the layout the format expects (missing file, wrong header)
+  | 'ERR_DATASET_PARSE' // a malformed row: wrong field count, non-numeric rating, bad timestamp or quoting, bad JSON
+  | 'ERR_DATASET_ENCODING' // invalid UTF-8 where UTF-8 is expected
+  | 'ERR_DATASET_EMPTY' // a file (or the whole dataset) has no data rows
+  | 'ERR_DATASET_TRUNCATED' // a file ends mid-row, mid-quote or mid-gzip-stream, or has fewer rows than it declares
+  | 'ERR_DATASET_INTEGRITY' // rows that parse but contradict the dataset (unknown item id, duplicate under policy 'error')
+  | 'ERR_DOWNLOAD' // a dataset download failed (HTTP status, connection, unknown dataset name)
+  | 'ERR_CHECKSUM' // a downloaded file does not match its published checksum
   | (string & {});
 
 export class SemrecError extends Error {

@@ -103,6 +103,8 @@ export interface RawAddon {
   itemKnnNeighborsSync(args: object): RawItemNeighbors;
   itemKnnScore(args: object): Promise<{ scores: Float32Array }>;
   itemKnnScoreSync(args: object): { scores: Float32Array };
+  /** Benchmarks only: one multi-threaded read of every value (the memory-bandwidth floor). */
+  readOnlyPassSync(args: { data: Float32Array }): number;
 }
 
 export interface RawLoss {
