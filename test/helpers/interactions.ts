@@ -2,6 +2,7 @@
  * Small synthetic training data for model tests: users and items with planted latent tastes, genres
  * and ratings, so that a model that learns anything beats chance and a broken one does not.
  */
+import { DenseIdMap, InteractionStore } from '../../ts/data/store';
 import type { TrainingData } from '../../ts/models/data';
 import { Random } from '../../ts/util/random';
 
@@ -59,4 +60,21 @@ export function plantedInteractions(
     },
   });
   return { train: make('planted', rows[0]), test: make('planted-test', rows[1]) };
+}
+
+/** The planted interactions (train and test parts together) as a data-layer InteractionStore. */
+export function plantedStore(seed: number, numUsers = 60, numItems = 80, perUser = 12): InteractionStore {
+  const { train, test } = plantedInteractions(seed, numUsers, numItems, perUser, 0);
+  const all = train.numInteractions > 0 ? train : test;
+  return new InteractionStore({
+    name: 'planted',
+    userIds: DenseIdMap.from(Array.from({ length: numUsers }, (_, u) => `u${u}`)),
+    itemIds: DenseIdMap.from(Array.from({ length: numItems }, (_, i) => `i${i}`)),
+    userIdx: all.userIdx,
+    itemIdx: all.itemIdx,
+    rating: all.rating,
+    timestamp: Float64Array.from(all.timestamp, (t, e) => t + e),
+    items: all.items,
+    users: all.users,
+  });
 }

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 
 import { isSemrecError } from '../../ts/errors';
@@ -15,6 +14,9 @@ import { isRatingPredictor } from '../../ts/models/mf';
 import { createModel, describeParams, loadModel, MODEL_NAMES, type ModelName } from '../../ts/models/registry';
 import { plantedInteractions } from '../helpers/interactions';
 import { Random } from '../helpers/random';
+import { useTempDirs } from '../helpers/tempdir';
+
+const tempDir = useTempDirs('semrec-models-');
 
 /** Hyperparameters that make one epoch of every iterative model (fast on the fixture). */
 const ONE_EPOCH: Partial<Record<ModelName, object>> = {
@@ -68,9 +70,6 @@ function plantedRatings(seed: number) {
   return { train: make(rows.slice(0, cut)), test: make(rows.slice(cut)) };
 }
 
-function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'semrec-models-'));
-}
 
 function expectCode(code: string) {
   return (error: unknown) => {

@@ -1,40 +1,19 @@
 /**
  * What the models read from a training split, and the per-user item sets they derive from it.
  */
+import type { InteractionStore } from '../data/store';
 import { SemrecError } from '../errors';
 import type { Csr } from '../kernels/types';
 import { csrFromPairs, csrPairs, transposeCsr } from '../util/csr';
 
-/** Item side information, as the data layer's InteractionStore carries it (one entry per item index). */
-export interface ItemMetadata {
-  title: (string | undefined)[];
-  genres: string[][];
-  text: Record<string, (string | undefined)[]>;
-  numeric: Record<string, Float64Array>;
-}
-
-export interface UserMetadata {
-  fields: Record<string, (string | number | undefined)[]>;
-}
-
 /**
- * The fields of the data layer's InteractionStore (ts/data/store.ts) that models read. Any split of a
- * store is one; tests build small ones directly.
+ * The fields of the data layer's InteractionStore that models read. Any store or split is one; tests
+ * build small ones directly.
  */
-export interface TrainingData {
-  readonly name: string;
-  readonly numUsers: number;
-  readonly numItems: number;
-  readonly numInteractions: number;
-  readonly userIdx: Int32Array;
-  readonly itemIdx: Int32Array;
-  /** NaN where an interaction has no explicit rating. */
-  readonly rating: Float32Array;
-  readonly timestamp: Float64Array;
-  readonly review?: (string | undefined)[];
-  readonly items: ItemMetadata;
-  readonly users: UserMetadata;
-}
+export type TrainingData = Pick<
+  InteractionStore,
+  'name' | 'numUsers' | 'numItems' | 'numInteractions' | 'userIdx' | 'itemIdx' | 'rating' | 'timestamp' | 'review' | 'items' | 'users'
+>;
 
 /** Throws a SemrecError naming `what` unless the interaction arrays are consistent and in range. */
 export function checkTrainingData(data: TrainingData, what: string): void {
