@@ -12,6 +12,8 @@ import JSON5 from 'json5';
 
 import { loadDataset, type DatasetFormat } from '../ts/data/load';
 import { checkProtocol, splitByProtocol } from '../ts/eval/harness';
+import { evaluateRanking } from '../ts/eval/ranking';
+import { userItems } from '../ts/models/data';
 import { checkModelName, createModel } from '../ts/models/registry';
 import { writeFileAtomic } from '../ts/util/fs';
 
@@ -51,7 +53,18 @@ async function main(): Promise<void> {
       if (!split.validation) throw new Error(`${protocol} has no validation part to tune on`);
       const m = createModel(model, params as never);
       const report = await m.fit(split.train, { seed, earlyStopping: { data: split.validation, metric } });
-      const best = report.epochs.length ? report.epochs[report.bestEpoch - 1]?.validation : undefined;
+      let best = report.epochs.length ? report.epochs[report.bestEpoch - 1]?.validation : undefined;
+      if (best === undefined) {
+        // Models fitted in one step: evaluate the validation part directly.
+        const outcome = await evaluateRanking((u) => m.scoreUsers(u), {
+          numUsers: store.numUsers,
+          numItems: store.numItems,
+          truth: userItems(split.validation),
+          exclude: userItems(split.train),
+          ks: [Number(metric.split('@')[1])],
+        });
+        best = outcome.mean[metric];
+      }
       values.push(best ?? NaN);
       epochs.push(report.bestEpoch);
       seconds += report.seconds;

@@ -32,7 +32,7 @@ const ONE_EPOCH: Partial<Record<ModelName, object>> = {
 const TRAINED: Partial<Record<ModelName, object>> = {
   mf: { epochs: 30, dim: 8 },
   bpr: { epochs: 40, dim: 16 },
-  neumf: { epochs: 15, gmfDim: 8, mlpDim: 8, hidden: [16, 8] },
+  neumf: { epochs: 15, gmfDim: 8, mlpDim: 8, hidden: [16, 8], lr: 0.003 },
   lightgcn: { epochs: 40, dim: 16, batchSize: 256, lr: 0.01 },
   vbpr: { epochs: 40, dim: 16, contentDim: 8 },
   lightfm: { epochs: 20, dim: 16 },
