@@ -5,8 +5,9 @@
  */
 import { type Suite, writeSuiteResults } from './harness';
 import { kernelSuite } from './kernels';
+import { modelSuite } from './models';
 
-const SUITES: Suite[] = [kernelSuite];
+const SUITES: Suite[] = [kernelSuite, modelSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
