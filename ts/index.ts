@@ -60,3 +60,32 @@ export type {
   Split,
   TemporalSplitOptions,
 } from './data/splits';
+
+// Models: one Recommender contract, the baselines in a typed registry, save/load.
+export { createModel, loadModel, describeParams, isModelName, MODEL_NAMES, modelRegistry } from './models/registry';
+export type { ModelName, ModelOf, ParamDoc, ParamsInput, ParamsOf } from './models/registry';
+export type {
+  EarlyStopping,
+  EpochRecord,
+  FitOptions,
+  FitReport,
+  ItemFeatureMatrix,
+  ModelKind,
+  Recommendations,
+  RecommendOptions,
+  Recommender,
+  ScoreOptions,
+} from './models/contract';
+export type { TrainingData } from './models/data';
+export { isRatingPredictor } from './models/mf';
+export type { RatingPredictor } from './models/mf';
+export { MODEL_FORMAT, MODEL_FORMAT_VERSION } from './models/persist';
+
+// Evaluation: protocols, the harness, statistics, reports.
+export { DEFAULT_KS, PROTOCOLS, runExperiment, splitByProtocol } from './eval/harness';
+export type { ExperimentOptions, ExperimentReport, ModelResult, ProtocolName, SeedResult } from './eval/harness';
+export { evaluateRanking } from './eval/ranking';
+export type { RankingOutcome, RankingTask, Scorer } from './eval/ranking';
+export { pairedTests, summarize } from './eval/statistics';
+export type { PairedTest, Summary } from './eval/statistics';
+export { renderJson, renderMarkdown } from './eval/report';

@@ -158,7 +158,8 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     for (const name of models) {
       throwIfAborted(options.signal, 'evaluation');
       const model = createModel(name, (options.params?.[name] ?? {}) as never) as BaseRecommender<object>;
-      const earlyStopping = options.earlyStopping !== false && split.validation ? { data: split.validation } : undefined;
+      const earlyStopping =
+        options.earlyStopping !== false && split.validation && model.rankingEarlyStopping ? { data: split.validation } : undefined;
       usedEarlyStopping ||= earlyStopping !== undefined;
       const phase = `seed ${seed}: ${name}`;
       const fitReport = await model.fit(split.train, {

@@ -69,6 +69,11 @@ export function checkUsers(users: ArrayLike<number>, numUsers: number, what: str
 export abstract class BaseRecommender<P extends object> implements Recommender<P> {
   abstract readonly name: string;
   readonly kind: ModelKind = 'general';
+  /**
+   * Whether ranking-based early stopping suits the model. Models trained for another objective (mf:
+   * squared rating error) train their configured epochs, and the harness gives them no early stopping.
+   */
+  readonly rankingEarlyStopping: boolean = true;
   numUsers = 0;
   numItems = 0;
   /** Training items per user (the "seen" set recommend() excludes). */

@@ -34,6 +34,8 @@ export function isRatingPredictor(model: object): model is RatingPredictor {
 
 export class MfModel extends FactorRecommender<MfParams> implements RatingPredictor {
   readonly name = 'mf';
+  /** Trains its fixed epochs like Surprise's SVD: it minimises squared error, which ndcg-based stopping would cut arbitrarily. */
+  override readonly rankingEarlyStopping = false;
   private P: Float32Array = new Float32Array(0);
   private Q: Float32Array = new Float32Array(0);
   private userBias: Float32Array = new Float32Array(0);
