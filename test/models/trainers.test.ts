@@ -233,6 +233,23 @@ describe('native trainers match their TypeScript references', () => {
       const expected = lightfmEpochReference(state, t, h, positives, candidates);
       assertClose([result.loss], [expected], 'loss');
       for (const key of Object.keys(native) as (keyof typeof native)[]) assertClose(native[key], state[key], key);
+      // Representations: each row's weighted sum of feature embeddings (and item biases).
+      const repr = await trainOps.lightfmRepresentations({
+        numUsers, numItems, numUserFeatures: uf.count, numItemFeatures: itf.count, dim, userEmb: native.userEmb, itemEmb: native.itemEmb,
+        itemBias: native.itemBias, userFeatures: uf.csr, userFeatureWeights: uf.weights, itemFeatures: itf.csr, itemFeatureWeights: itf.weights,
+      });
+      const weightedSum = (f: typeof uf, emb: Float32Array, rows: number, width: number) => {
+        const out = new Float64Array(rows * width);
+        for (let r = 0; r < rows; r++) {
+          for (let e = f.csr.indptr[r]; e < f.csr.indptr[r + 1]; e++) {
+            for (let k = 0; k < width; k++) out[r * width + k] += f.weights[e] * emb[f.csr.indices[e] * width + k];
+          }
+        }
+        return out;
+      };
+      assertClose(repr.userRepr, weightedSum(uf, native.userEmb, numUsers, dim), 'userRepr');
+      assertClose(repr.itemRepr, weightedSum(itf, native.itemEmb, numItems, dim), 'itemRepr');
+      assertClose(repr.itemBias, weightedSum(itf, native.itemBias, numItems, 1), 'itemBias');
     });
   }
 
