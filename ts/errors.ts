@@ -22,6 +22,12 @@ export type NativeErrorCode = (typeof NativeErrorCodes)[number];
 export type ErrorCode =
   | NativeErrorCode
   | 'ERR_ADDON_NOT_BUILT' // build/Release/semrec.node is missing or failed to load
+  | 'ERR_MODEL_NOT_FOUND' // an encoder model, tokenizer or model package is not where it was looked for
+  | 'ERR_MODEL_FORMAT' // a model file is unreadable or holds something semrec cannot run or convert
+  | 'ERR_ONNX_RUNTIME' // onnxruntime failed while running a model
+  | 'ERR_DOWNLOAD' // a download failed (HTTP error, unreachable host, interrupted transfer)
+  | 'ERR_INTEGRITY' // downloaded bytes do not match the announced size or hash
+  | 'ERR_CACHE_MISMATCH' // an embedding cache belongs to another model or dimension
   | (string & {});
 
 export class SemrecError extends Error {
