@@ -54,7 +54,8 @@ function metaPath(dir: string, file: string): string {
   return path.join(dir, '.semrec-meta', `${file.replace(/\//g, '__')}.json`);
 }
 
-function fileUrl(endpoint: string, repo: string, revision: string, file: string): string {
+/** `<endpoint>/<repo>/resolve/<revision>/<file>`, the hub's download URL of one file. */
+export function hubFileUrl(endpoint: string, repo: string, revision: string, file: string): string {
   const encodedFile = file.split('/').map(encodeURIComponent).join('/');
   return `${endpoint.replace(/\/+$/, '')}/${repo}/resolve/${encodeURIComponent(revision)}/${encodedFile}`;
 }
@@ -98,6 +99,8 @@ interface FetchContext {
   token?: string;
   dir: string;
   options: HubOptions;
+  /** Set when the hub could not be reached: later files come from the cache alone. */
+  unreachable?: Error;
 }
 
 function headers(ctx: FetchContext, extra: Record<string, string> = {}): Record<string, string> {
@@ -159,8 +162,9 @@ async function fetchFile(ctx: FetchContext, file: string): Promise<{ path: strin
   const target = path.join(ctx.dir, file);
   const metaFile = metaPath(ctx.dir, file);
   const cached = fs.existsSync(target) ? readMeta(metaFile) : undefined;
-  const url = fileUrl(ctx.endpoint, ctx.repo, ctx.revision, file);
-  if (ctx.options.offline) return cached ? { path: target, commit: cached.commit } : undefined;
+  const url = hubFileUrl(ctx.endpoint, ctx.repo, ctx.revision, file);
+  const fromCache = cached ? { path: target, commit: cached.commit } : undefined;
+  if (ctx.options.offline || ctx.unreachable) return fromCache;
   throwIfAborted(ctx.options.signal, `downloading ${ctx.repo}`);
   let info: RemoteInfo | 'missing';
   try {
@@ -168,8 +172,8 @@ async function fetchFile(ctx: FetchContext, file: string): Promise<{ path: strin
   } catch (cause) {
     if (cause instanceof SemrecError) throw cause;
     throwIfAborted(ctx.options.signal, `downloading ${ctx.repo}`);
-    if (cached) return { path: target, commit: cached.commit }; // hub unreachable: the cached copy stands
-    throw new SemrecError(`cannot reach ${url}: ${(cause as Error).message}`, 'ERR_DOWNLOAD', { cause });
+    ctx.unreachable = cause as Error; // the cached copies stand
+    return fromCache;
   }
   if (info === 'missing') return undefined;
   if (cached && cached.etag === info.etag && (info.size === undefined || fs.statSync(target).size === info.size)) {
@@ -213,26 +217,20 @@ export async function loadHubModel(repo: string, options: HubOptions): Promise<R
     dir: repoDir(options.cacheDir, repo, revision),
     options,
   };
+  const missing = (what: string): SemrecError =>
+    ctx.unreachable
+      ? new SemrecError(`cannot reach ${ctx.endpoint} (${ctx.unreachable.message}) and the cache has no ${what} of ${repo}@${revision}`, 'ERR_DOWNLOAD', { cause: ctx.unreachable })
+      : new SemrecError(`${repo}@${revision}: no ${what} ${options.offline ? 'in the cache (offline)' : 'in the repository'}`, 'ERR_MODEL_NOT_FOUND');
   let commit: string | undefined;
   for (const file of OPTIONAL_FILES) commit = (await fetchFile(ctx, file))?.commit ?? commit;
   const tokenizer = await fetchFile(ctx, 'tokenizer.json');
-  if (!tokenizer) {
-    throw new SemrecError(
-      `${repo}@${revision}: no tokenizer.json ${options.offline ? 'in the cache (offline)' : 'in the repository'}`,
-      'ERR_MODEL_NOT_FOUND',
-    );
-  }
+  if (!tokenizer) throw missing('tokenizer.json');
   let model: { path: string; commit?: string } | undefined;
   for (const candidate of ONNX_CANDIDATES) {
     model = await fetchFile(ctx, candidate);
     if (model) break;
   }
-  if (!model) {
-    throw new SemrecError(
-      `${repo}@${revision}: no ONNX export (${ONNX_CANDIDATES.join(' or ')}) ${options.offline ? 'in the cache (offline)' : 'in the repository'}`,
-      'ERR_MODEL_NOT_FOUND',
-    );
-  }
+  if (!model) throw missing(`ONNX export (${ONNX_CANDIDATES.join(' or ')})`);
   commit = model.commit ?? commit;
   return loadLocalModel(ctx.dir, `hub:${repo}@${commit ?? revision}`);
 }
