@@ -33,6 +33,7 @@ Napi::Object initModule(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaCompiled", Napi::Boolean::New(env, false));
 #endif
   registerOps(env, exports);
+  registerLogisticOps(env, exports);
   return exports;
 }
 

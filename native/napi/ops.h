@@ -6,5 +6,7 @@
 namespace semrec::napi {
 
 void registerOps(Napi::Env env, Napi::Object exports);
+// logistic_ops.cc: the sentiment head's logistic-regression fit.
+void registerLogisticOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace semrec::napi

@@ -54,6 +54,15 @@ export interface RawDeviceInfo {
   gpus: RawGpuInfo[];
 }
 
+export interface RawLogisticFitResult {
+  weights: Float32Array;
+  bias: number;
+  iterations: number;
+  converged: boolean;
+  loss: number;
+  gradientNorm: number;
+}
+
 /** The addon's exports, exactly as native/napi registers them. Arguments are checked again natively. */
 export interface RawAddon {
   cudaCompiled: boolean;
@@ -70,6 +79,9 @@ export interface RawAddon {
   rankingMetrics(args: object): Promise<RawMetricsResult>;
   rankingMetricsFromTopKSync(args: object): RawMetricsResult;
   rankingMetricsFromTopK(args: object): Promise<RawMetricsResult>;
+  // native/napi/logistic_ops.cc
+  logisticFitSync(args: object): RawLogisticFitResult;
+  logisticFit(args: object): Promise<RawLogisticFitResult>;
 }
 
 /** Where the addon is looked for: SEMREC_ADDON_PATH, else build/Release/semrec.node in the package. */
