@@ -7,6 +7,7 @@
 #include "ops.h"
 #include "semrec/device.h"
 #include "semrec/metrics.h"
+#include "semrec/probe.h"
 #include "semrec/score.h"
 #include "semrec/topk.h"
 
@@ -288,6 +289,19 @@ Napi::Value deviceInfoJs(const Napi::CallbackInfo& info) {
   }
 }
 
+// readOnlyPassSync({ data: Float32Array }) -> sum: the benchmarks' memory-bandwidth floor.
+Napi::Value readOnlyPassJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    KeepAlive keep;
+    Args args(info, "readOnlyPass", keep);
+    const auto data = args.float32("data", true);
+    return Napi::Number::New(env, readOnlyPass(data.data, data.length, configOf(env)));
+  } catch (...) {
+    rethrowAsJs(env);
+  }
+}
+
 Napi::Value setNumThreadsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
@@ -320,6 +334,7 @@ void registerOps(Napi::Env env, Napi::Object exports) {
               Napi::Function::New(env, runAsync<RankingMetricsFromTopKJob>, "rankingMetricsFromTopK"));
   exports.Set("deviceInfo", Napi::Function::New(env, deviceInfoJs, "deviceInfo"));
   exports.Set("setNumThreads", Napi::Function::New(env, setNumThreadsJs, "setNumThreads"));
+  exports.Set("readOnlyPassSync", Napi::Function::New(env, readOnlyPassJs, "readOnlyPassSync"));
 }
 
 }  // namespace semrec::napi

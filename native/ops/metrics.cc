@@ -22,20 +22,6 @@ constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 
 int64_t rowGrain(int64_t cols) { return std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(cols, 1)); }
 
-// Columns of [begin, end) that rank before (value, col): higher score, or equal score and lower column.
-__attribute__((target_clones("arch=haswell", "default"))) int64_t countRankingBefore(const float* row, int64_t begin,
-                                                                                     int64_t end, float value,
-                                                                                     int64_t col) {
-  int32_t count = 0;
-  const int64_t tieWinnersEnd = std::min(end, col);  // columns left of `col` win ties
-#pragma omp simd reduction(+ : count)
-  for (int64_t j = begin; j < tieWinnersEnd; ++j) count += row[j] >= value ? 1 : 0;
-  int32_t countAfter = 0;
-#pragma omp simd reduction(+ : countAfter)
-  for (int64_t j = std::max(begin, col + 1); j < end; ++j) countAfter += row[j] > value ? 1 : 0;
-  return static_cast<int64_t>(count) + countAfter;
-}
-
 int64_t firstNan(const float* row, int64_t cols) {
   for (int64_t j = 0; j < cols; ++j)
     if (std::isnan(row[j])) return j;
@@ -68,8 +54,15 @@ OwnedCsr cleanTruth(const CsrView& truth, const CsrView& exclude, const ExecConf
   clean.indptr.assign(rows + 1, 0);
   auto cleanRow = [&](int64_t r, std::vector<int32_t>& t, std::vector<int32_t>& ex, std::vector<int32_t>& out) {
     sortedUnique(truth.rowBegin(r), truth.rowLength(r), t);
-    sortedUnique(exclude.rowBegin(r), exclude.rowLength(r), ex);
     out.clear();
+    const int32_t* e = exclude.rowBegin(r);
+    const int64_t numExcluded = exclude.rowLength(r);
+    if (static_cast<int64_t>(t.size()) * numExcluded <= 512) {  // short rows: compare directly, no sort
+      for (const int32_t item : t)
+        if (std::find(e, e + numExcluded, item) == e + numExcluded) out.push_back(item);
+      return;
+    }
+    sortedUnique(e, numExcluded, ex);
     std::set_difference(t.begin(), t.end(), ex.begin(), ex.end(), std::back_inserter(out));
   };
   parallelFor(rows, 1024, config.numThreads, [&](int64_t b, int64_t e, int) {
@@ -225,6 +218,10 @@ void rankingMetricsCpu(const MatrixView& scores, const CsrView& truth, const Csr
       const float* row = scores.row(u);
       const int32_t* t = clean.indices.data() + clean.indptr[u];
       const int64_t numTruth = clean.indptr[u + 1] - clean.indptr[u];
+      if (u + 1 < e) {  // the next user's truth cells are read before its row is: fetch them meanwhile
+        const float* next = scores.row(u + 1);
+        for (int32_t i = clean.indptr[u + 1]; i < clean.indptr[u + 2]; ++i) __builtin_prefetch(next + clean.indices[i]);
+      }
       int64_t nanCol = -1;
       if (numTruth == 0) {  // skipped, but its scores must still be valid
         nanCol = firstNan(row, cols);
@@ -232,23 +229,18 @@ void rankingMetricsCpu(const MatrixView& scores, const CsrView& truth, const Csr
       } else {
         sortedUnique(exclude.rowBegin(u), exclude.rowLength(u), excluded);
         selector.reset(maxK);
-        forEachEligibleRun(0, cols, excluded, [&](int64_t s, int64_t x) {
-          if (nanCol < 0) nanCol = selector.offer(row + s, s, x - s);
-        });
-        for (size_t i = 0; nanCol < 0 && i < excluded.size(); ++i)
-          if (std::isnan(row[excluded[i]])) nanCol = excluded[i];
+        // The best truth item: its full-ranking position (for `mrr`) is counted during the same scan.
+        int32_t best = t[0];
+        for (int64_t i = 1; i < numTruth; ++i)
+          if (ranksBefore(row[t[i]], t[i], row[best], best)) best = t[i];
+        RankCounter rank{row[best], best};
+        nanCol = selector.offer(row, 0, cols, &excluded, layout.fullMrr ? &rank : nullptr);
         if (nanCol < 0) {
           selector.finish(lists.data() + u * maxK, nullptr, maxK);
-          if (layout.fullMrr) {
-            int32_t best = t[0];
-            for (int64_t i = 1; i < numTruth; ++i)
-              if (ranksBefore(row[t[i]], t[i], row[best], best)) best = t[i];
-            int64_t before = 0;
-            forEachEligibleRun(0, cols, excluded, [&](int64_t s, int64_t x) {
-              before += countRankingBefore(row, s, x, row[best], best);
-            });
-            fullRanks[u] = before + 1;
-          }
+          // The scan counted excluded columns too: take back those that rank before the best item.
+          for (const int32_t e : excluded)
+            if (ranksBefore(row[e], e, row[best], best)) --rank.before;
+          fullRanks[u] = rank.before + 1;
         }
       }
       if (nanCol >= 0)

@@ -88,11 +88,7 @@ void scoreTopKCpu(const EmbeddingView& e, const CsrView& exclude, int64_t k, int
       scoreTile(e, u0, u1, i0, i1, tile.data(), kItemBlock);
       for (int64_t u = u0; u < u1; ++u) {
         const float* tileRow = tile.data() + (u - u0) * kItemBlock;  // items i0..i1
-        TopKSelector& selector = selectors[u - u0];
-        int64_t nanItem = -1;
-        forEachEligibleRun(i0, i1, excluded[u - u0], [&](int64_t s, int64_t t) {
-          if (nanItem < 0) nanItem = selector.offer(tileRow + (s - i0), s, t - s);
-        });
+        const int64_t nanItem = selectors[u - u0].offer(tileRow, i0, i1 - i0, &excluded[u - u0]);
         if (nanItem >= 0)
           fail(ErrorCode::NanInput, "scoreTopK: the score of user " + std::to_string(u) + " and item " +
                                         std::to_string(nanItem) +

@@ -28,12 +28,7 @@ void topKCpu(const MatrixView& scores, const CsrView& exclude, int64_t k, int32_
       const float* row = scores.row(r);
       sortedUnique(exclude.rowBegin(r), exclude.rowLength(r), excluded);
       selector.reset(k);
-      int64_t nanCol = -1;
-      forEachEligibleRun(0, cols, excluded, [&](int64_t s, int64_t e) {
-        if (nanCol < 0) nanCol = selector.offer(row + s, s, e - s);
-      });
-      for (size_t i = 0; nanCol < 0 && i < excluded.size(); ++i)
-        if (std::isnan(row[excluded[i]])) nanCol = excluded[i];
+      const int64_t nanCol = selector.offer(row, 0, cols, &excluded);
       if (nanCol >= 0)
         fail(ErrorCode::NanInput, "topK: scores[" + std::to_string(r) + ", " + std::to_string(nanCol) +
                                       "] is NaN; scores must not contain NaN");

@@ -79,6 +79,8 @@ export interface RawAddon {
   rankingMetrics(args: object): Promise<RawMetricsResult>;
   rankingMetricsFromTopKSync(args: object): RawMetricsResult;
   rankingMetricsFromTopK(args: object): Promise<RawMetricsResult>;
+  /** Benchmarks only: one multi-threaded read of every value (the memory-bandwidth floor). */
+  readOnlyPassSync(args: { data: Float32Array }): number;
   // native/napi/logistic_ops.cc
   logisticFitSync(args: object): RawLogisticFitResult;
   logisticFit(args: object): Promise<RawLogisticFitResult>;

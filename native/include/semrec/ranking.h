@@ -21,10 +21,32 @@ struct Scored {
 
 inline bool ranksBefore(const Scored& a, const Scored& b) { return ranksBefore(a.score, a.col, b.score, b.col); }
 
+// Up to this k a selection is a best-first sorted array (insertion = a branch-free position count and a
+// short copy); above it, a binary heap with the worst entry at the root.
+constexpr int64_t kSortedSelectionMaxK = 64;
+
+// Counts, while a row is scanned, the columns that rank before (score, col): the full-ranking position
+// of one item (rankingMetrics' `mrr`) without a second pass. Excluded columns are counted too; callers
+// take those back.
+struct RankCounter {
+  float score;
+  int64_t col;
+  int64_t before = 0;
+};
+
+// The selection's hot loop (native/ops/select.cc, SIMD): offers values[0..count) as columns firstCol..
+// to a full selection of n entries (laid out as kSortedSelectionMaxK says) whose worst scores
+// `threshold`, skipping columns in the sorted range [excludedBegin, excludedEnd), and feeds `rank`
+// when given. Updates threshold; returns the column of the first NaN met (stopping there), or -1.
+int64_t scanCandidates(const float* values, int64_t count, int64_t firstCol, Scored* entries, int64_t n,
+                       float& threshold, const int32_t* excludedBegin, const int32_t* excludedEnd,
+                       RankCounter* rank = nullptr);
+
 // Keeps the best k of the columns offered so far. Columns must be offered in ascending order: then a
 // newcomer that merely equals the current k-th score loses the tie, so one strict compare against a
-// cached threshold decides almost every column, and NaN (which fails every compare) takes the slow
-// path where it is caught.
+// cached threshold decides almost every column (32 at a time in scanCandidates), and NaN, which fails
+// every compare, takes the slow path where it is caught. Excluded columns are still read (a NaN there
+// is still an error) but only looked up when they would otherwise enter the selection, which is rare.
 class TopKSelector {
  public:
   explicit TopKSelector(int64_t k = 1) { reset(k); }
@@ -36,35 +58,38 @@ class TopKSelector {
     threshold_ = -std::numeric_limits<float>::infinity();
   }
 
-  // Offers values[0..count) as columns firstCol..firstCol+count. Returns the column of the first NaN
-  // met, or -1. Stops at a NaN.
-  int64_t offer(const float* values, int64_t firstCol, int64_t count) {
+  // Offers values[0..count) as columns firstCol..firstCol+count, skipping those in `excluded` (sorted,
+  // unique; may be null), and counting into `rank` when given. Returns the column of the first NaN met,
+  // or -1. Stops at a NaN.
+  int64_t offer(const float* values, int64_t firstCol, int64_t count, const std::vector<int32_t>* excluded = nullptr,
+                RankCounter* rank = nullptr) {
+    if (k_ == 0) return firstNan(values, count, firstCol);
+    auto isExcluded = [&](int64_t col) {
+      return excluded != nullptr && std::binary_search(excluded->begin(), excluded->end(), static_cast<int32_t>(col));
+    };
     int64_t j = 0;
-    const int64_t k = k_;
-    if (k == 0) return firstNan(values, count, firstCol);
-    while (static_cast<int64_t>(heap_.size()) < k && j < count) {
+    while (static_cast<int64_t>(heap_.size()) < k_ && j < count) {
       const float s = values[j];
       if (std::isnan(s)) return firstCol + j;
-      heap_.push_back({s, static_cast<int32_t>(firstCol + j)});
+      if (rank) rank->before += ranksBefore(s, static_cast<int32_t>(firstCol + j), rank->score, static_cast<int32_t>(rank->col));
+      if (!isExcluded(firstCol + j)) {
+        heap_.push_back({s, static_cast<int32_t>(firstCol + j)});
+        if (static_cast<int64_t>(heap_.size()) == k_) {
+          if (k_ <= kSortedSelectionMaxK) {
+            std::sort(heap_.begin(), heap_.end(), [](const Scored& a, const Scored& b) { return ranksBefore(a, b); });
+            threshold_ = heap_.back().score;
+          } else {
+            std::make_heap(heap_.begin(), heap_.end(), worstOnTop);
+            threshold_ = heap_.front().score;
+          }
+        }
+      }
       ++j;
-      if (static_cast<int64_t>(heap_.size()) == k) {
-        std::make_heap(heap_.begin(), heap_.end(), worstOnTop);
-        threshold_ = heap_.front().score;
-      }
     }
-    float threshold = threshold_;
-    for (; j < count; ++j) {
-      const float s = values[j];
-      if (!(s <= threshold)) {  // s > threshold, or NaN
-        if (std::isnan(s)) return firstCol + j;
-        std::pop_heap(heap_.begin(), heap_.end(), worstOnTop);
-        heap_.back() = {s, static_cast<int32_t>(firstCol + j)};
-        std::push_heap(heap_.begin(), heap_.end(), worstOnTop);
-        threshold = heap_.front().score;
-      }
-    }
-    threshold_ = threshold;
-    return -1;
+    if (j >= count) return -1;
+    const int32_t* exBegin = excluded ? excluded->data() : nullptr;
+    const int32_t* exEnd = excluded ? excluded->data() + excluded->size() : nullptr;
+    return scanCandidates(values + j, count - j, firstCol + j, heap_.data(), k_, threshold_, exBegin, exEnd, rank);
   }
 
   int64_t size() const { return static_cast<int64_t>(heap_.size()); }
@@ -86,6 +111,7 @@ class TopKSelector {
  private:
   // std heaps keep the "largest" element in front; with this comparator that is the worst-ranked one.
   static bool worstOnTop(const Scored& a, const Scored& b) { return ranksBefore(a, b); }
+
   static int64_t firstNan(const float* v, int64_t n, int64_t firstCol) {
     for (int64_t j = 0; j < n; ++j)
       if (std::isnan(v[j])) return firstCol + j;
@@ -102,18 +128,6 @@ inline void sortedUnique(const int32_t* begin, int64_t length, std::vector<int32
   out.assign(begin, begin + length);
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
-}
-
-// Calls fn(segBegin, segEnd) for the maximal runs of [begin, end) not in `excluded` (sorted, unique).
-template <class Fn>
-inline void forEachEligibleRun(int64_t begin, int64_t end, const std::vector<int32_t>& excluded, Fn&& fn) {
-  auto it = std::lower_bound(excluded.begin(), excluded.end(), static_cast<int32_t>(std::min<int64_t>(begin, INT32_MAX)));
-  int64_t pos = begin;
-  for (; it != excluded.end() && *it < end; ++it) {
-    if (*it > pos) fn(pos, static_cast<int64_t>(*it));
-    pos = static_cast<int64_t>(*it) + 1;
-  }
-  if (pos < end) fn(pos, end);
 }
 
 }  // namespace semrec

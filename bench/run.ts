@@ -1,0 +1,28 @@
+/**
+ * `npm run bench [-- --quick] [-- --suite kernels,...]`: runs the benchmark suites and merges their
+ * results into bench/results/<machine>-<date>.json (see harness.ts). Quick runs use small sizes and
+ * write <machine>-<date>-quick.json, which is not committed.
+ */
+import { type Suite, writeSuiteResults } from './harness';
+import { kernelSuite } from './kernels';
+
+const SUITES: Suite[] = [kernelSuite];
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const suiteArg = argv.indexOf('--suite');
+  const wanted = suiteArg >= 0 ? argv[suiteArg + 1].split(',') : SUITES.map((s) => s.name);
+  const unknown = wanted.filter((w) => !SUITES.some((s) => s.name === w));
+  if (unknown.length) throw new Error(`unknown suite(s) ${unknown.join(', ')}; known: ${SUITES.map((s) => s.name).join(', ')}`);
+  for (const suite of SUITES.filter((s) => wanted.includes(s.name))) {
+    console.log(`\n== ${suite.name}: ${suite.description}${quick ? ' (quick)' : ''}`);
+    const results = await suite.run({ quick, log: (line) => console.log(line) });
+    console.log(`-> ${writeSuiteResults(suite.name, results, quick)}`);
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
