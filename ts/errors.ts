@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'ERR_DOWNLOAD' // a download failed (HTTP error, unreachable host, interrupted transfer)
   | 'ERR_INTEGRITY' // downloaded bytes do not match the announced size or hash
   | 'ERR_CACHE_MISMATCH' // an embedding cache belongs to another model or dimension
+  | 'ERR_MODEL_MISMATCH' // a trained head (e.g. sentiment) is used with an encoder it was not trained on
   | (string & {});
 
 export class SemrecError extends Error {
