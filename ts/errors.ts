@@ -25,10 +25,18 @@ export type ErrorCode =
   | 'ERR_MODEL_NOT_FOUND' // an encoder model, tokenizer or model package is not where it was looked for
   | 'ERR_MODEL_FORMAT' // a model file is unreadable or holds something semrec cannot run or convert
   | 'ERR_ONNX_RUNTIME' // onnxruntime failed while running a model
-  | 'ERR_DOWNLOAD' // a download failed (HTTP error, unreachable host, interrupted transfer)
-  | 'ERR_INTEGRITY' // downloaded bytes do not match the announced size or hash
   | 'ERR_CACHE_MISMATCH' // an embedding cache belongs to another model or dimension
   | 'ERR_MODEL_MISMATCH' // a trained head (e.g. sentiment) is used with an encoder it was not trained on
+  // Data layer (ts/data/): raised as DatasetError, which names the file, line and column at fault.
+  | 'ERR_DATASET_NOT_FOUND' // the dataset path, or a file the format requires, does not exist
+  | 'ERR_DATASET_FORMAT' // the files are not in the layout the format expects (missing file, wrong header)
+  | 'ERR_DATASET_PARSE' // a malformed row: wrong field count, non-numeric rating, bad timestamp or quoting, bad JSON
+  | 'ERR_DATASET_ENCODING' // invalid UTF-8 where UTF-8 is expected
+  | 'ERR_DATASET_EMPTY' // a file (or the whole dataset) has no data rows
+  | 'ERR_DATASET_TRUNCATED' // a file ends mid-row, mid-quote or mid-gzip-stream, or has fewer rows than it declares
+  | 'ERR_DATASET_INTEGRITY' // rows that parse but contradict the dataset (unknown item id, duplicate under policy 'error')
+  | 'ERR_DOWNLOAD' // a dataset or model download failed (HTTP status, connection, interrupted transfer, unknown name)
+  | 'ERR_CHECKSUM' // a downloaded file does not match its published checksum or size
   | (string & {});
 
 export class SemrecError extends Error {

@@ -30,3 +30,33 @@ export type {
   TopKOptions,
   TopKResult,
 } from './kernels/types';
+
+// Data layer: dataset loaders, the columnar interaction store, splits.
+export { loadDataset, DATASET_FORMATS } from './data/load';
+export type { DatasetFormat, InteractionColumns, LoadDatasetOptions } from './data/load';
+export { DenseIdMap, InteractionStore, DUPLICATE_POLICIES } from './data/store';
+export type {
+  CountQuantiles,
+  DatasetStats,
+  DuplicatePolicy,
+  IdMap,
+  InteractionGroups,
+  InteractionStoreInit,
+  ItemMetadata,
+  LoadReport,
+  SkippedRow,
+  TransactionSignals,
+  UserMetadata,
+} from './data/store';
+export { DatasetError, isDatasetError } from './data/errors';
+export type { DatasetErrorLocation } from './data/errors';
+export { compact, DEFAULT_SPLIT_SEED, kCore, leaveOneOut, ratioCounts, ratioSplit, temporalSplit, toImplicit } from './data/splits';
+export type {
+  ImplicitOptions,
+  KCoreOptions,
+  LeaveOneOutOptions,
+  ProtocolDescription,
+  RatioSplitOptions,
+  Split,
+  TemporalSplitOptions,
+} from './data/splits';

@@ -178,7 +178,7 @@ describe('semantic/sources/hub (download against a local server in the hub layou
     await hub.close();
     hub = await startHub(files);
     hub.corruptWith = bad;
-    await assert.rejects(loadHubModel(REPO, { hubEndpoint: hub.url, cacheDir }), (e: unknown) => isSemrecError(e, 'ERR_INTEGRITY') && /SHA-256/.test((e as Error).message));
+    await assert.rejects(loadHubModel(REPO, { hubEndpoint: hub.url, cacheDir }), (e: unknown) => isSemrecError(e, 'ERR_CHECKSUM') && /SHA-256/.test((e as Error).message));
     assert.ok(!fs.existsSync(modelFile()));
     assert.ok(!fs.existsSync(`${modelFile()}.incomplete`), 'a corrupt partial is not kept for resuming');
   });

@@ -77,18 +77,18 @@ function readMeta(file: string): CachedMeta | undefined {
 async function verify(file: string, info: RemoteInfo, url: string): Promise<void> {
   const size = fs.statSync(file).size;
   if (info.size !== undefined && size !== info.size) {
-    throw new SemrecError(`download of ${url}: got ${size} bytes, the hub announced ${info.size}`, 'ERR_INTEGRITY');
+    throw new SemrecError(`download of ${url}: got ${size} bytes, the hub announced ${info.size}`, 'ERR_CHECKSUM');
   }
   const etag = info.etag;
   if (!etag) return;
   if (/^[0-9a-f]{64}$/.test(etag)) {
     const got = await sha256File(file);
-    if (got !== etag) throw new SemrecError(`download of ${url}: SHA-256 ${got} does not match the hub's ${etag}`, 'ERR_INTEGRITY');
+    if (got !== etag) throw new SemrecError(`download of ${url}: SHA-256 ${got} does not match the hub's ${etag}`, 'ERR_CHECKSUM');
   } else if (/^[0-9a-f]{40}$/.test(etag)) {
     const hash = createHash('sha1').update(`blob ${size}\0`);
     for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
     const got = hash.digest('hex');
-    if (got !== etag) throw new SemrecError(`download of ${url}: git blob SHA-1 ${got} does not match the hub's ${etag}`, 'ERR_INTEGRITY');
+    if (got !== etag) throw new SemrecError(`download of ${url}: git blob SHA-1 ${got} does not match the hub's ${etag}`, 'ERR_CHECKSUM');
   }
 }
 
