@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { isSemrecError } from '../errors';
 import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
+import { registerEmbed } from './commands/embed';
 
 export function buildProgram(): Command {
   const program = new Command('semrec')
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDemo(program);
   registerDevice(program);
+  registerEmbed(program);
   return program;
 }
 
