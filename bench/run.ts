@@ -5,8 +5,9 @@
  */
 import { type Suite, writeSuiteResults } from './harness';
 import { kernelSuite } from './kernels';
+import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite];
+const SUITES: Suite[] = [kernelSuite, semanticSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
