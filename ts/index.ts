@@ -62,3 +62,5 @@ export type {
 } from './data/splits';
 export { DEFAULT_SIMULATION_SEED, simulateTransactions, simulationModel, withSimulatedSignals } from './data/synthetic';
 export type { SimulationOptions } from './data/synthetic';
+export { DATASET_SOURCES, datasetSource, downloadDataset } from './data/download';
+export type { Checksum, DatasetSource, DownloadOptions, DownloadResult } from './data/download';

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { isSemrecError } from '../errors';
+import { registerData } from './commands/data';
 import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .description('Semantic recommendation engine: LLM-Rec, Chat-REC and classic baselines on native CPU/CUDA kernels')
     .showHelpAfterError()
     .exitOverride();
+  registerData(program);
   registerDemo(program);
   registerDevice(program);
   return program;

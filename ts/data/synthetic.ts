@@ -12,7 +12,8 @@
  *   e ~ Normal(0, 1); c >= FINISHED_ABOVE counts as finished (1). Higher ratings -> more complete views.
  * - view count 1 + Poisson(REWATCH_RATE p^2 exp(z_u)): loved items are re-watched.
  * - item length L: durationMin x episodes, durationMin, or runtimeMin from the item's numeric metadata, else
- *   episodes x EPISODE_MINUTES, else DEFAULT_ITEM_MINUTES.
+ *   episodes x EPISODE_MINUTES, else `defaultItemMinutes` (DEFAULT_ITEM_MINUTES, a film; PRODUCT_PAGE_MINUTES
+ *   for stores loaded from Amazon reviews, whose items are products).
  * - view duration = L (c + sum over re-watches of Uniform(REWATCH_FRACTION)) seconds.
  * - first view time = t - Exponential(RATING_LAG_DAYS) - (views - 1) x Exponential(REWATCH_GAP_DAYS) days.
  * - purchased ~ Bernoulli(sigmoid(PURCHASE_BIAS + PURCHASE_SLOPE (p - 0.5) + z_u - PRICE_EFFECT log10(1 + price))).
@@ -39,6 +40,8 @@ export const REWATCH_FRACTION: readonly [number, number] = [0.2, 1.0];
 export const EPISODE_MINUTES = 24;
 /** A typical feature film, for items with no length in their metadata. */
 export const DEFAULT_ITEM_MINUTES = 100;
+/** Amazon items are products: a "view" is a product-page visit of about this long. */
+export const PRODUCT_PAGE_MINUTES = 2;
 export const RATING_LAG_DAYS = 3;
 export const REWATCH_GAP_DAYS = 30;
 export const PURCHASE_BIAS = -1.5;
@@ -54,12 +57,14 @@ export interface SimulationOptions {
   seed?: number;
   /** [min, max] of the rating scale; default: the store's observed minimum and maximum rating. */
   ratingScale?: [number, number];
+  /** Length of items whose metadata has none; default DEFAULT_ITEM_MINUTES (PRODUCT_PAGE_MINUTES for Amazon stores). */
+  defaultItemMinutes?: number;
 }
 
 /** A one-line statement of the model, printed wherever the signals are reported. */
-export function simulationModel(seed: number, scale: [number, number]): string {
+export function simulationModel(seed: number, scale: [number, number], defaultItemMinutes = DEFAULT_ITEM_MINUTES): string {
   return (
-    `simulated (seed ${seed}, ratings ${scale[0]}..${scale[1]} -> preference p): ` +
+    `simulated (seed ${seed}, ratings ${scale[0]}..${scale[1]} -> preference p, items without a length: ${defaultItemMinutes} min): ` +
     `completion = sigmoid(${COMPLETION_BIAS} + ${COMPLETION_SLOPE}(p-0.5) + z_user + N(0,${COMPLETION_NOISE_SD}^2)), ` +
     `views = 1 + Poisson(${REWATCH_RATE} p^2 e^z_user), duration = item length x watched fractions, ` +
     `first view = rating time - Exp(${RATING_LAG_DAYS} d) - re-watch gaps, ` +
@@ -75,10 +80,12 @@ export function simulateTransactions(store: InteractionStore, options: Simulatio
   if (!(Number.isFinite(scale[0]) && Number.isFinite(scale[1]) && scale[0] <= scale[1])) {
     throw new SemrecError(`simulateTransactions: ratingScale must be [min, max] with min <= max, got [${scale.join(', ')}]`, 'ERR_INVALID_ARG_VALUE');
   }
+  const defaultMinutes = options.defaultItemMinutes ?? (store.load?.format === 'amazon-reviews' ? PRODUCT_PAGE_MINUTES : DEFAULT_ITEM_MINUTES);
+  if (!(defaultMinutes > 0)) throw new SemrecError(`simulateTransactions: defaultItemMinutes must be > 0, got ${defaultMinutes}`, 'ERR_INVALID_ARG_VALUE');
   const n = store.numInteractions;
   const out = {
     simulated: true,
-    model: simulationModel(seed, scale),
+    model: simulationModel(seed, scale, defaultMinutes),
     seed,
     viewCount: new Int32Array(n),
     firstViewTime: new Float64Array(n),
@@ -90,7 +97,7 @@ export function simulateTransactions(store: InteractionStore, options: Simulatio
   const propensity = new Float64Array(store.numUsers).fill(NaN);
   const itemHash = new Int32Array(store.numItems);
   const itemHashed = new Uint8Array(store.numItems);
-  const lengthSec = itemLengthsSec(store);
+  const lengthSec = itemLengthsSec(store, defaultMinutes);
   const price = store.items.numeric.price;
   for (let k = 0; k < n; k++) {
     const u = store.userIdx[k];
@@ -137,14 +144,14 @@ export function withSimulatedSignals(store: InteractionStore, options: Simulatio
 }
 
 /** Item length in seconds from metadata (see the model). */
-function itemLengthsSec(store: InteractionStore): Float64Array {
+function itemLengthsSec(store: InteractionStore, defaultMinutes: number): Float64Array {
   const { durationMin, episodes, runtimeMin } = store.items.numeric;
   const out = new Float64Array(store.numItems);
   for (let i = 0; i < store.numItems; i++) {
     const d = durationMin?.[i] ?? NaN;
     const e = episodes?.[i] ?? NaN;
     const r = runtimeMin?.[i] ?? NaN;
-    let minutes = DEFAULT_ITEM_MINUTES;
+    let minutes = defaultMinutes;
     if (d > 0 && e > 0) minutes = d * e;
     else if (d > 0) minutes = d;
     else if (r > 0) minutes = r;
