@@ -60,3 +60,5 @@ export type {
   Split,
   TemporalSplitOptions,
 } from './data/splits';
+export { DEFAULT_SIMULATION_SEED, simulateTransactions, simulationModel, withSimulatedSignals } from './data/synthetic';
+export type { SimulationOptions } from './data/synthetic';
