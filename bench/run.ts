@@ -4,9 +4,10 @@
  * write <machine>-<date>-quick.json, which is not committed.
  */
 import { type Suite, writeSuiteResults } from './harness';
+import { dataLoadSuite } from './data-load';
 import { kernelSuite } from './kernels';
 
-const SUITES: Suite[] = [kernelSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
