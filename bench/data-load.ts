@@ -24,7 +24,10 @@ const RATINGS_PER_USER = 144;
 const ML20M_MOVIES = 27_278;
 const ML100K_RUNS = 5;
 
-const GENRES = ['Action', 'Adventure', 'Animation', 'Children', 'Comedy', 'Crime', 'Documentary', 'Drama', 'Fantasy', 'Film-Noir', 'Horror', 'Musical', 'Mystery', 'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western'];
+const GENRES = [
+  'Action', 'Adventure', 'Animation', 'Children', 'Comedy', 'Crime', 'Documentary', 'Drama', 'Fantasy',
+  'Film-Noir', 'Horror', 'Musical', 'Mystery', 'Romance', 'Sci-Fi', 'Thriller', 'War', 'Western',
+];
 
 /** Writes ratings.csv and movies.csv with `rows` ratings into `dir`; returns the sizes. */
 export async function writeRatingsCsv(dir: string, rows: number, seed = 20): Promise<{ rows: number; users: number; movies: number; bytes: number }> {

@@ -124,11 +124,15 @@ function printStats(s: DatasetStats, store: InteractionStore): void {
       (r.explicit > 0 ? `, ${r.min}..${r.max}, mean ${r.mean!.toFixed(3)}` : '') +
       (r.histogram ? `; ${Object.entries(r.histogram).map(([v, c]) => `${v}: ${n(c)}`).join(', ')}` : ''),
   );
-  out(`  reviews: ${n(s.reviews)}; timestamps: ${n(s.timestamps.known)} known${s.timestamps.first ? `, ${s.timestamps.first.slice(0, 10)} .. ${s.timestamps.last!.slice(0, 10)}` : ''}`);
+  const span = s.timestamps.first ? `, ${s.timestamps.first.slice(0, 10)} .. ${s.timestamps.last!.slice(0, 10)}` : '';
+  out(`  reviews: ${n(s.reviews)}; timestamps: ${n(s.timestamps.known)} known${span}`);
   out(`  per user: ${q(s.perUser)}`);
   out(`  per item: ${q(s.perItem)}`);
   const m = s.itemMetadata;
-  out(`  item metadata: ${n(m.withTitle)} titled, ${n(m.withGenres)} with genres (${n(m.distinctGenres)} distinct); text: ${m.textFields.join(', ') || '-'}; numeric: ${m.numericFields.join(', ') || '-'}`);
+  out(
+    `  item metadata: ${n(m.withTitle)} titled, ${n(m.withGenres)} with genres (${n(m.distinctGenres)} distinct); ` +
+      `text: ${m.textFields.join(', ') || '-'}; numeric: ${m.numericFields.join(', ') || '-'}`,
+  );
   out(`  user metadata: ${s.userFields.join(', ') || '-'}`);
   if (store.load) {
     const l = store.load;
@@ -140,7 +144,10 @@ function printStats(s: DatasetStats, store: InteractionStore): void {
   }
   if (s.signals) {
     const g = s.signals;
-    out(`  transaction signals (${g.simulated ? 'SIMULATED' : 'observed'}): mean views ${g.meanViewCount.toFixed(2)}, mean completion ${g.meanCompletion.toFixed(3)}, purchase rate ${pct(g.purchaseRate)}, mean watched ${(g.meanViewDurationSec / 60).toFixed(1)} min`);
+    out(
+      `  transaction signals (${g.simulated ? 'SIMULATED' : 'observed'}): mean views ${g.meanViewCount.toFixed(2)}, ` +
+        `mean completion ${g.meanCompletion.toFixed(3)}, purchase rate ${pct(g.purchaseRate)}, mean watched ${(g.meanViewDurationSec / 60).toFixed(1)} min`,
+    );
     out(`    model: ${g.model}`);
   }
 }
