@@ -22,6 +22,7 @@ export type NativeErrorCode = (typeof NativeErrorCodes)[number];
 export type ErrorCode =
   | NativeErrorCode
   | 'ERR_ADDON_NOT_BUILT' // build/Release/semrec.node is missing or failed to load
+  | 'ERR_ABORTED' // long work stopped because its AbortSignal fired (ts/progress.ts)
   // Data layer (ts/data/): raised as DatasetError, which names the file, line and column at fault.
   | 'ERR_DATASET_NOT_FOUND' // the dataset path, or a file the format requires, does not exist
   | 'ERR_DATASET_FORMAT' // the files are not in the layout the format expects (missing file, wrong header)

@@ -47,6 +47,13 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 }
 
 if (require.main === module) {
+  // `semrec ... | head` closes our stdout early: that ends the command quietly, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw error;
+    });
+  }
   main().then((code) => {
     process.exitCode = code;
   });
