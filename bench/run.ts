@@ -4,10 +4,11 @@
  * write <machine>-<date>-quick.json, which is not committed.
  */
 import { type Suite, writeSuiteResults } from './harness';
+import { dataLoadSuite } from './data-load';
 import { kernelSuite } from './kernels';
 import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, semanticSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite, semanticSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

@@ -94,3 +94,7 @@ export type { TransformerConfig, TransformerWeights } from './semantic/onnx/robe
 export { convertTfjsGraph, readTfjsModel } from './semantic/onnx/tfjs';
 export { logisticFit, logisticFitSync, logisticPredict } from './kernels/logistic';
 export type { LogisticFitOptions, LogisticFitResult } from './kernels/logistic';
+export { DEFAULT_SIMULATION_SEED, simulateTransactions, simulationModel, withSimulatedSignals } from './data/synthetic';
+export type { SimulationOptions } from './data/synthetic';
+export { DATASET_SOURCES, datasetSource, downloadDataset } from './data/download';
+export type { Checksum, DatasetSource, DownloadOptions, DownloadResult } from './data/download';
