@@ -154,7 +154,7 @@ export class SentimentHead {
 
 export interface TrainSentimentOptions extends LongRunningOptions {
   encoder: Encoder;
-  /** Review texts and their star ratings (same length); neutral ratings are skipped. */
+  /** Review texts and their star ratings (same length); neutral ratings and empty texts are skipped. */
   texts: string[];
   ratings: ArrayLike<number>;
   /** Ridge strength, or 'auto' (default) to pick from L2_GRID on held-back training reviews. */
@@ -191,7 +191,7 @@ export async function trainSentimentHead(options: TrainSentimentOptions): Promis
   const labelList: number[] = [];
   for (let i = 0; i < texts.length; i++) {
     const label = sentimentLabel(ratings[i]);
-    if (label === undefined) continue;
+    if (label === undefined || texts[i].trim() === '') continue; // neutral, unrated or without text
     labelled.push(i);
     labelList.push(label);
   }
