@@ -17,6 +17,7 @@ import yauzl from 'yauzl';
 
 import { SemrecError } from '../errors';
 import { type LongRunningOptions, throwIfAborted } from '../progress';
+import { resumableGet } from '../util/http-download';
 import type { DatasetFormat } from './load';
 
 export interface DatasetSource {
@@ -220,68 +221,23 @@ async function fetchResumable(url: string, local: string, options: DownloadOptio
   }
   const part = `${local}.part`;
   const validatorFile = `${part}.validator`;
-  let have = fs.existsSync(part) ? fs.statSync(part).size : 0;
-  const validator = have > 0 && fs.existsSync(validatorFile) ? fs.readFileSync(validatorFile, 'utf8') : undefined;
-  if (have > 0 && validator === undefined) have = 0; // cannot prove the part is the same file
-  const headers: Record<string, string> = {};
-  if (have > 0) {
-    headers.Range = `bytes=${have}-`;
-    headers['If-Range'] = validator!;
-  }
-  throwIfAborted(options.signal, `downloading ${url}`);
-  let response: Response;
-  try {
-    response = await fetch(url, { headers, signal: options.signal, redirect: 'follow' });
-  } catch (error) {
-    if (options.signal?.aborted) throwIfAborted(options.signal, `downloading ${url}`);
-    throw new SemrecError(`cannot reach ${url} (${(error as Error).cause ?? (error as Error).message})`, 'ERR_DOWNLOAD', { cause: error });
-  }
-  if (response.status === 416 && have > 0) {
-    // Range not satisfiable: the part already holds the whole file.
-    await response.body?.cancel();
-  } else if (response.status === 206 && have > 0) {
-    await stream(response, part, true, have, url, options);
-  } else if (response.status === 200) {
-    have = 0;
-    const newValidator = response.headers.get('etag') ?? response.headers.get('last-modified');
-    if (newValidator) fs.writeFileSync(validatorFile, newValidator);
-    else fs.rmSync(validatorFile, { force: true });
-    await stream(response, part, false, 0, url, options);
-  } else {
-    await response.body?.cancel();
-    throw new SemrecError(`GET ${url} answered HTTP ${response.status} ${response.statusText}`, 'ERR_DOWNLOAD');
-  }
+  // A part may only be resumed when the validator of its content was saved: it goes out as If-Range.
+  const validator = fs.existsSync(part) && fs.existsSync(validatorFile) ? fs.readFileSync(validatorFile, 'utf8') : undefined;
+  const fetched = await resumableGet(url, part, {
+    ...options,
+    resume: validator !== undefined,
+    ifRange: validator,
+    label: path.basename(new URL(url).pathname),
+    onStart: ({ resumedFrom, validator: fresh }) => {
+      if (resumedFrom > 0) return; // appending to the part its saved validator describes
+      if (fresh) fs.writeFileSync(validatorFile, fresh);
+      else fs.rmSync(validatorFile, { force: true });
+    },
+  });
   const hashes = await hashFile(part, options.signal);
   fs.renameSync(part, local);
   fs.rmSync(validatorFile, { force: true });
-  return { ...hashes, resumedFrom: have };
-}
-
-async function stream(response: Response, part: string, append: boolean, start: number, url: string, options: DownloadOptions): Promise<void> {
-  if (response.body === null) throw new SemrecError(`GET ${url} returned no body`, 'ERR_DOWNLOAD');
-  const length = Number(response.headers.get('content-length'));
-  const total = Number.isFinite(length) && length > 0 ? start + length : undefined;
-  const phase = `downloading ${path.basename(new URL(url).pathname)}`;
-  let done = start;
-  // Chunks are written as they arrive (no stream buffering), so whatever arrived is on disk for a resume.
-  const out = await fs.promises.open(part, append ? 'a' : 'w');
-  try {
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-      await out.write(chunk);
-      done += chunk.length;
-      options.onProgress?.({ phase, done, total, unit: 'bytes' });
-      throwIfAborted(options.signal, phase);
-    }
-  } catch (error) {
-    if (options.signal?.aborted) throwIfAborted(options.signal, phase);
-    if (error instanceof SemrecError) throw error;
-    throw new SemrecError(`the download of ${url} broke off after ${done} bytes (${(error as Error).message}); run it again to resume`, 'ERR_DOWNLOAD', { cause: error });
-  } finally {
-    await out.close();
-  }
-  if (total !== undefined && done !== total) {
-    throw new SemrecError(`the download of ${url} ended after ${done} of ${total} bytes; run it again to resume`, 'ERR_DOWNLOAD');
-  }
+  return { ...hashes, resumedFrom: fetched.resumedFrom };
 }
 
 async function hashFile(file: string, signal?: AbortSignal): Promise<{ bytes: number; md5: string; sha256: string }> {

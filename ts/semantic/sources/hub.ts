@@ -8,12 +8,11 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
 import { SemrecError } from '../../errors';
 import { type LongRunningOptions, throwIfAborted } from '../../progress';
 import { sha256File, writeFileAtomically } from '../../util/fs';
+import { resumableGet } from '../../util/http-download';
 import { loadLocalModel, ONNX_CANDIDATES } from './local';
 import type { ResolvedModel } from './types';
 
@@ -126,34 +125,6 @@ async function head(ctx: FetchContext, url: string): Promise<RemoteInfo | 'missi
   };
 }
 
-/** GETs `url` into `partial`, resuming from the bytes already there when the server honours Range. */
-async function download(ctx: FetchContext, url: string, partial: string, info: RemoteInfo, label: string): Promise<void> {
-  let offset = fs.existsSync(partial) ? fs.statSync(partial).size : 0;
-  if (info.size !== undefined && offset > info.size) {
-    fs.rmSync(partial);
-    offset = 0;
-  }
-  const res = await fetch(url, { headers: headers(ctx, offset > 0 ? { Range: `bytes=${offset}-` } : {}), signal: ctx.options.signal });
-  if (res.status === 416 && info.size !== undefined && offset === info.size) return; // already complete
-  if (!res.ok || !res.body) throw new SemrecError(`${url}: HTTP ${res.status} ${res.statusText}`, 'ERR_DOWNLOAD');
-  let append = false;
-  if (res.status === 206) {
-    const range = /^bytes (\d+)-/.exec(res.headers.get('content-range') ?? '');
-    append = range !== null && Number(range[1]) === offset;
-    if (!append) throw new SemrecError(`${url}: the server answered a different range (${res.headers.get('content-range')})`, 'ERR_DOWNLOAD');
-  }
-  let done = append ? offset : 0;
-  const total = info.size;
-  const phase = `downloading ${label}`;
-  ctx.options.onProgress?.({ phase, done, total, unit: 'bytes' });
-  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-  body.on('data', (chunk: Buffer) => {
-    done += chunk.length;
-    ctx.options.onProgress?.({ phase, done, total, unit: 'bytes' });
-  });
-  await pipeline(body, fs.createWriteStream(partial, { flags: append ? 'a' : 'w' }));
-}
-
 /**
  * One file of the repository in the cache: reused when its ETag still matches (or when offline / the hub
  * is unreachable), downloaded and verified otherwise. Returns undefined when the hub says 404.
@@ -186,13 +157,14 @@ async function fetchFile(ctx: FetchContext, file: string): Promise<{ path: strin
   if (fs.existsSync(partial) && (!previous || previous.etag !== info.etag)) fs.rmSync(partial);
   await fs.promises.mkdir(path.dirname(target), { recursive: true });
   await writeFileAtomically(partialMeta, JSON.stringify({ url, ...info }));
-  try {
-    await download(ctx, url, partial, info, `${ctx.repo}/${file}`);
-  } catch (cause) {
-    if (cause instanceof SemrecError) throw cause;
-    throwIfAborted(ctx.options.signal, `downloading ${ctx.repo}`);
-    throw new SemrecError(`download of ${url} was interrupted (${(cause as Error).message}); run again to resume`, 'ERR_DOWNLOAD', { cause });
-  }
+  // The partial file is known to be this version's (its ETag was checked above), so a plain Range resumes it.
+  await resumableGet(url, partial, {
+    ...ctx.options,
+    headers: headers(ctx),
+    resume: true,
+    expectedSize: info.size,
+    label: `${ctx.repo}/${file}`,
+  });
   try {
     await verify(partial, info, url);
   } catch (error) {
