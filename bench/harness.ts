@@ -57,6 +57,44 @@ export function measure(name: string, fn: () => unknown, options: { minSamples?:
   };
 }
 
+/**
+ * `measure` for async work (benchmark.js deferred mode): each call awaits `fn`. Slow calls (seconds)
+ * should pass a small minSamples and maxTimeSeconds.
+ */
+export async function measureAsync(
+  name: string,
+  fn: () => Promise<unknown>,
+  options: { minSamples?: number; maxTimeSeconds?: number } = {},
+): Promise<Measurement> {
+  return new Promise((resolve, reject) => {
+    const bench = new Benchmark(name, {
+      defer: true,
+      minSamples: options.minSamples ?? 5,
+      maxTime: options.maxTimeSeconds ?? 5,
+      initCount: 1,
+      fn: (deferred: Benchmark.Deferred) => {
+        fn().then(
+          () => deferred.resolve(),
+          (error) => {
+            bench.abort();
+            reject(error);
+          },
+        );
+      },
+      onComplete: () => {
+        const sample = [...bench.stats.sample].sort((a, b) => a - b);
+        resolve({
+          medianMs: sample[Math.floor(sample.length / 2)] * 1000,
+          meanMs: bench.stats.mean * 1000,
+          rmePercent: bench.stats.rme,
+          samples: sample.length,
+        });
+      },
+    });
+    bench.run({ async: true });
+  });
+}
+
 export function machine() {
   const cpus = os.cpus();
   const info = deviceInfo();

@@ -4,10 +4,12 @@
  * write <machine>-<date>-quick.json, which is not committed.
  */
 import { type Suite, writeSuiteResults } from './harness';
+import { dataLoadSuite } from './data-load';
 import { kernelSuite } from './kernels';
 import { modelSuite } from './models';
+import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, modelSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

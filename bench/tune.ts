@@ -15,7 +15,7 @@ import { checkProtocol, splitByProtocol } from '../ts/eval/harness';
 import { evaluateRanking } from '../ts/eval/ranking';
 import { userItems } from '../ts/models/data';
 import { checkModelName, createModel } from '../ts/models/registry';
-import { writeFileAtomic } from '../ts/util/fs';
+import { writeFileAtomically } from '../ts/util/fs';
 
 function arg(name: string, fallback?: string): string {
   const at = process.argv.indexOf(`--${name}`);
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     const mean = values.reduce((a, b) => a + b, 0) / values.length;
     console.log(`${model} ${JSON.stringify(params)}: validation ${metric} ${mean.toFixed(4)} (best epochs ${epochs.join(',')}, ${seconds.toFixed(1)} s)`);
     runs.push({ model, dataset: store.name, protocol, seeds, params, metric, validation: mean, perSeed: values, bestEpochs: epochs, seconds });
-    await writeFileAtomic(out, `${JSON.stringify(runs, null, 2)}\n`);
+    await writeFileAtomically(out, `${JSON.stringify(runs, null, 2)}\n`);
   }
 }
 

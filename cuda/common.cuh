@@ -8,6 +8,7 @@
 #include <string>
 
 #include "semrec/error.h"
+#include "semrec/views.h"
 
 namespace semrec::cuda {
 
@@ -75,6 +76,25 @@ class DeviceBuffer {
   T* data_ = nullptr;
   size_t count_ = 0;
   cudaStream_t stream_ = nullptr;
+};
+
+// A CSR matrix (exclusions, truth) copied to the device for the whole call; absent stays absent.
+class DeviceCsr {
+ public:
+  DeviceCsr(const CsrView& csr, cudaStream_t stream)
+      : present_(csr.present), indptr_(csr.present ? csr.rows + 1 : 0, stream), indices_(csr.present ? csr.nnz : 0, stream) {
+    if (present_) {
+      indptr_.upload(csr.indptr, csr.rows + 1);
+      indices_.upload(csr.indices, csr.nnz);
+    }
+  }
+  // indptr as seen from `row` on (so a chunk's row 0 is `row`), or null when there is no matrix.
+  const int32_t* indptrFrom(int64_t row) const { return present_ ? indptr_.data() + row : nullptr; }
+  const int32_t* indices() const { return present_ ? indices_.data() : nullptr; }
+
+ private:
+  bool present_;
+  DeviceBuffer<int32_t> indptr_, indices_;
 };
 
 // Bytes of device memory one call may use for its working set: a quarter of what is free, at most 2 GiB.

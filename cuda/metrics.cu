@@ -95,15 +95,7 @@ void rankingMetricsCuda(const MatrixView& scores, const CsrView& truth, const Cs
   if (users > 0) {
     Stream stream;
     const cudaStream_t s = stream.get();
-    DeviceBuffer<int32_t> truthIndptr(users + 1, s), truthIndices(clean.indices.size(), s);
-    truthIndptr.upload(clean.indptr.data(), users + 1);
-    truthIndices.upload(clean.indices.data(), clean.indices.size());
-    DeviceBuffer<int32_t> excludeIndptr(exclude.present ? users + 1 : 0, s);
-    DeviceBuffer<int32_t> excludeIndices(exclude.present ? exclude.nnz : 0, s);
-    if (exclude.present) {
-      excludeIndptr.upload(exclude.indptr, users + 1);
-      excludeIndices.upload(exclude.indices, exclude.nnz);
-    }
+    const DeviceCsr truthOnDevice(clean.view(), s), excluded(exclude, s);
     DeviceBuffer<int32_t> deviceLists(users * maxK, s);
     DeviceBuffer<int64_t> fullRanks(users, s);
     DeviceBuffer<unsigned long long> nanPosition(1, s);
@@ -115,21 +107,11 @@ void rankingMetricsCuda(const MatrixView& scores, const CsrView& truth, const Cs
     for (int64_t u0 = 0; u0 < users; u0 += chunk) {
       const int64_t n = std::min(chunk, users - u0);
       chunkScores.upload(scores.data + u0 * cols, n * cols);
-      RowSelectArgs args;
-      args.scores = chunkScores.data();
-      args.rows = n;
-      args.cols = cols;
-      args.firstRow = u0;
-      if (exclude.present) {
-        args.excludeIndptr = excludeIndptr.data() + u0;
-        args.excludeIndices = excludeIndices.data();
-      }
-      args.truthIndptr = truthIndptr.data() + u0;
-      args.truthIndices = truthIndices.data();
+      RowSelectArgs args = rowChunk(chunkScores.data(), n, cols, u0, excluded, maxK, nanPosition.data());
+      args.truthIndptr = truthOnDevice.indptrFrom(u0);
+      args.truthIndices = truthOnDevice.indices();
       args.fullRanks = fullRanks.data() + u0;
-      args.k = maxK;
       args.outCols = deviceLists.data() + u0 * maxK;
-      args.nanPosition = nanPosition.data();
       selectRows(args, s);
     }
     throwIfNan(nanPosition.data(), s, "rankingMetrics", "scores");
@@ -145,7 +127,7 @@ void rankingMetricsCuda(const MatrixView& scores, const CsrView& truth, const Cs
     const int accuracySlots = static_cast<int>(layout.ks.size() * kSlotsPerK + (layout.fullMrr ? 1 : 0));
     DeviceBuffer<float> perUser(static_cast<size_t>(accuracySlots) * users, s);
 
-    MetricsKernelArgs m{deviceLists.data(), users, maxK, truthIndptr.data(), truthIndices.data(),
+    MetricsKernelArgs m{deviceLists.data(), users, maxK, truthOnDevice.indptrFrom(0), truthOnDevice.indices(),
                         layout.fullMrr ? fullRanks.data() : nullptr, ks.data(), static_cast<int>(layout.ks.size()),
                         deviceDiscount.data(), deviceIdcg.data(), perUser.data()};
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((users + 255) / 256, 65535));

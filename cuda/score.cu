@@ -110,12 +110,7 @@ void scoreTopKCuda(const EmbeddingView& e, const CsrView& exclude, int64_t k, in
   Stream stream;
   const cudaStream_t s = stream.get();
   DeviceItems items(e, s);
-  DeviceBuffer<int32_t> excludeIndptr(exclude.present ? e.numUsers + 1 : 0, s);
-  DeviceBuffer<int32_t> excludeIndices(exclude.present ? exclude.nnz : 0, s);
-  if (exclude.present) {
-    excludeIndptr.upload(exclude.indptr, e.numUsers + 1);
-    excludeIndices.upload(exclude.indices, exclude.nnz);
-  }
+  const DeviceCsr excluded(exclude, s);
   const int64_t selWidth = std::max<int64_t>(1, std::min(k, e.numItems));
   const size_t bytesPerRow = (e.numItems + e.dim) * sizeof(float) + k * 8 + selWidth * 16;
   const int64_t chunk = std::min({rowsPerChunk(e.numUsers, bytesPerRow), kMaxChunkUsers, INT_MAX / selWidth});
@@ -130,19 +125,9 @@ void scoreTopKCuda(const EmbeddingView& e, const CsrView& exclude, int64_t k, in
     if (e.numItems > 0)
       launchScore(users.data(), n, items.items.data(), e.numItems, e.dim, e.itemBias ? items.bias.data() : nullptr,
                   scores.data(), s);
-    RowSelectArgs args;
-    args.scores = scores.data();
-    args.rows = n;
-    args.cols = e.numItems;
-    args.firstRow = u0;
-    if (exclude.present) {
-      args.excludeIndptr = excludeIndptr.data() + u0;
-      args.excludeIndices = excludeIndices.data();
-    }
-    args.k = k;
+    RowSelectArgs args = rowChunk(scores.data(), n, e.numItems, u0, excluded, k, nanPosition.data());
     args.outCols = chunkCols.data();
     args.outScores = chunkOut.data();
-    args.nanPosition = nanPosition.data();
     selectRows(args, s);
     chunkCols.download(outCols + u0 * k, n * k);
     chunkOut.download(outScores + u0 * k, n * k);

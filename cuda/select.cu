@@ -278,6 +278,20 @@ void throwIfNan(const unsigned long long* nanPositionDevice, cudaStream_t stream
                                          std::to_string(position & 0xFFFFFFFFull) + "] is NaN; scores must not contain NaN");
 }
 
+RowSelectArgs rowChunk(const float* scores, int64_t rows, int64_t cols, int64_t firstRow, const DeviceCsr& exclude,
+                       int64_t k, unsigned long long* nanPosition) {
+  RowSelectArgs args;
+  args.scores = scores;
+  args.rows = rows;
+  args.cols = cols;
+  args.firstRow = firstRow;
+  args.excludeIndptr = exclude.indptrFrom(firstRow);
+  args.excludeIndices = exclude.indices();
+  args.k = k;
+  args.nanPosition = nanPosition;
+  return args;
+}
+
 void selectRows(const RowSelectArgs& a, cudaStream_t stream) {
   if (a.rows == 0) return;
   const int64_t selWidth = std::max<int64_t>(1, std::min(a.k, a.cols));

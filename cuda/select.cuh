@@ -27,6 +27,13 @@ struct RowSelectArgs {
   unsigned long long* nanPosition = nullptr;  // device; min over (globalRow << 32 | col) of NaN cells
 };
 
+class DeviceCsr;
+
+// The arguments for rows [firstRow, firstRow + rows) of a device score chunk, with the call's exclusions;
+// callers add the outputs (and truth, for metrics).
+RowSelectArgs rowChunk(const float* scores, int64_t rows, int64_t cols, int64_t firstRow, const DeviceCsr& exclude,
+                       int64_t k, unsigned long long* nanPosition);
+
 // Enqueues the selection on `stream`. Callers initialise *nanPosition to ~0ull and check it afterwards.
 void selectRows(const RowSelectArgs& args, cudaStream_t stream);
 

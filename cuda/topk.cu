@@ -17,12 +17,7 @@ void topKCuda(const MatrixView& scores, const CsrView& exclude, int64_t k, int32
   Stream stream;
   const cudaStream_t s = stream.get();
 
-  DeviceBuffer<int32_t> excludeIndptr(exclude.present ? rows + 1 : 0, s);
-  DeviceBuffer<int32_t> excludeIndices(exclude.present ? exclude.nnz : 0, s);
-  if (exclude.present) {
-    excludeIndptr.upload(exclude.indptr, rows + 1);
-    excludeIndices.upload(exclude.indices, exclude.nnz);
-  }
+  const DeviceCsr excluded(exclude, s);
   const int64_t selWidth = std::max<int64_t>(1, std::min(k, cols));
   const size_t bytesPerRow = cols * sizeof(float) + k * (sizeof(int32_t) + sizeof(float)) + selWidth * 16;
   const int64_t chunk = std::min<int64_t>(rowsPerChunk(rows, bytesPerRow), INT_MAX / selWidth);
@@ -36,19 +31,9 @@ void topKCuda(const MatrixView& scores, const CsrView& exclude, int64_t k, int32
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
     const int64_t n = std::min(chunk, rows - r0);
     chunkScores.upload(scores.data + r0 * cols, n * cols);
-    RowSelectArgs args;
-    args.scores = chunkScores.data();
-    args.rows = n;
-    args.cols = cols;
-    args.firstRow = r0;
-    if (exclude.present) {
-      args.excludeIndptr = excludeIndptr.data() + r0;
-      args.excludeIndices = excludeIndices.data();
-    }
-    args.k = k;
+    RowSelectArgs args = rowChunk(chunkScores.data(), n, cols, r0, excluded, k, nanPosition.data());
     args.outCols = chunkCols.data();
     args.outScores = chunkOut.data();
-    args.nanPosition = nanPosition.data();
     selectRows(args, s);
     chunkCols.download(outCols + r0 * k, n * k);
     chunkOut.download(outScores + r0 * k, n * k);

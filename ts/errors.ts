@@ -30,6 +30,12 @@ export type ErrorCode =
   | 'ERR_MODEL_VERSION' // a saved model written in another format version
   | 'ERR_MODEL_CORRUPT' // a saved model whose files are damaged (checksum, size or JSON)
   | 'ERR_MISSING_RATINGS' // an explicit-rating model (mf) trained on data without ratings
+  | 'ERR_MODEL_NOT_FOUND' // an encoder model, tokenizer or model package is not where it was looked for
+  | 'ERR_MODEL_FORMAT' // a model file is unreadable or holds something semrec cannot run or convert
+  | 'ERR_ONNX_RUNTIME' // onnxruntime failed while running a model
+  | 'ERR_CACHE_MISMATCH' // an embedding cache belongs to another model or dimension
+  | 'ERR_MODEL_MISMATCH' // a trained head (e.g. sentiment) is used with an encoder it was not trained on
+  | 'ERR_ABORTED' // long work stopped because its AbortSignal fired (ts/progress.ts)
   // Data layer (ts/data/): raised as DatasetError, which names the file, line and column at fault.
   | 'ERR_DATASET_NOT_FOUND' // the dataset path, or a file the format requires, does not exist
   | 'ERR_DATASET_FORMAT' // the files are not in the layout the format expects (missing file, wrong header)
@@ -38,8 +44,8 @@ export type ErrorCode =
   | 'ERR_DATASET_EMPTY' // a file (or the whole dataset) has no data rows
   | 'ERR_DATASET_TRUNCATED' // a file ends mid-row, mid-quote or mid-gzip-stream, or has fewer rows than it declares
   | 'ERR_DATASET_INTEGRITY' // rows that parse but contradict the dataset (unknown item id, duplicate under policy 'error')
-  | 'ERR_DOWNLOAD' // a dataset download failed (HTTP status, connection, unknown dataset name)
-  | 'ERR_CHECKSUM' // a downloaded file does not match its published checksum
+  | 'ERR_DOWNLOAD' // a dataset or model download failed (HTTP status, connection, interrupted transfer, unknown name)
+  | 'ERR_CHECKSUM' // a downloaded file does not match its published checksum or size
   | (string & {});
 
 export class SemrecError extends Error {

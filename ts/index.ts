@@ -61,6 +61,43 @@ export type {
   TemporalSplitOptions,
 } from './data/splits';
 
+// Semantic module: sentence encoders on ONNX Runtime, model sources, text templates, sentiment, caches.
+export { createEncoder, normalizeRows, resolveModel, DEFAULT_MODEL, ITEM_MAX_LENGTH, REVIEW_MAX_LENGTH, DEFAULT_BATCH_SIZE } from './semantic/encoder';
+export type { CreateEncoderOptions, Encoder } from './semantic/encoder';
+export type { ModelConfig, Pooling, ResolvedModel } from './semantic/sources/types';
+export { HfTokenizer, UseLiteTokenizer } from './semantic/tokenizer';
+export type { Tokenizer } from './semantic/tokenizer';
+export { hubFileUrl, loadHubModel, DEFAULT_HUB_ENDPOINT } from './semantic/sources/hub';
+export type { HubOptions } from './semantic/sources/hub';
+export { loadLocalModel, readModelConfig, ENCODER_CONFIG_FILE } from './semantic/sources/local';
+export { convertUseLite, loadUseLite, USE_LITE_DIM, USE_LITE_MAX_TOKENS } from './semantic/sources/use-lite';
+export { EmbeddingCache, encodeWithCache } from './semantic/cache';
+export type { CacheStatus, CachedEncodeResult, EmbeddingCacheOptions } from './semantic/cache';
+export { readEmbeddingFile, writeEmbeddingFile } from './semantic/embedding-file';
+export type { EmbeddingFile, EmbeddingFileInfo, EmbeddingSection } from './semantic/embedding-file';
+export {
+  rocAuc,
+  sentimentLabel,
+  SentimentHead,
+  trainSentimentHead,
+  L2_GRID,
+  NEGATIVE_MAX_RATING,
+  POSITIVE_MIN_RATING,
+} from './semantic/sentiment';
+export type { SentimentHeadData, TrainSentimentOptions } from './semantic/sentiment';
+export { ITEM_TEMPLATES, USER_TEMPLATES, REVIEW_TEMPLATE, itemTexts, reviewTexts, userTexts, truncateText } from './semantic/templates';
+export type { ItemTextPart, ItemTextTemplate, ReviewTextTemplate, UserTextTemplate } from './semantic/templates';
+export { GraphBuilder, attr, tensor } from './semantic/onnx/graph';
+export type { Attr, ElemType, TensorConst } from './semantic/onnx/graph';
+export { buildTransformerEncoder, randomTransformerWeights, ROBERTA_BASE, TINY_ROBERTA } from './semantic/onnx/roberta';
+export type { TransformerConfig, TransformerWeights } from './semantic/onnx/roberta';
+export { convertTfjsGraph, readTfjsModel } from './semantic/onnx/tfjs';
+export { logisticFit, logisticFitSync, logisticPredict } from './kernels/logistic';
+export type { LogisticFitOptions, LogisticFitResult } from './kernels/logistic';
+export { DEFAULT_SIMULATION_SEED, simulateTransactions, simulationModel, withSimulatedSignals } from './data/synthetic';
+export type { SimulationOptions } from './data/synthetic';
+export { DATASET_SOURCES, datasetSource, downloadDataset } from './data/download';
+export type { Checksum, DatasetSource, DownloadOptions, DownloadResult } from './data/download';
 // Models: one Recommender contract, the baselines in a typed registry, save/load.
 export { createModel, loadModel, describeParams, isModelName, MODEL_NAMES, modelRegistry } from './models/registry';
 export type { ModelName, ModelOf, ParamDoc, ParamsInput, ParamsOf } from './models/registry';

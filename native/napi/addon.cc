@@ -34,6 +34,7 @@ Napi::Object initModule(Napi::Env env, Napi::Object exports) {
 #endif
   registerOps(env, exports);
   registerTrainOps(env, exports);
+  registerLogisticOps(env, exports);
   return exports;
 }
 

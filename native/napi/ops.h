@@ -8,5 +8,7 @@ namespace semrec::napi {
 void registerOps(Napi::Env env, Napi::Object exports);
 // Native trainers of the baseline models (native/napi/train_ops.cc).
 void registerTrainOps(Napi::Env env, Napi::Object exports);
+// logistic_ops.cc: the sentiment head's logistic-regression fit.
+void registerLogisticOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace semrec::napi

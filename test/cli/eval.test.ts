@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { main } from '../../ts/cli/main';
+import { writeEmbeddingFile } from '../../ts/semantic/embedding-file';
 import { Random } from '../helpers/random';
 import { useTempDirs } from '../helpers/tempdir';
 
@@ -95,6 +96,24 @@ describe('semrec eval', () => {
     assert.match(badParam.stderr, /bpr: invalid hyperparameters: 'lr'/);
     const badSeeds = await runCli(['eval', '--format', 'ml-100k', '--path', dir, '--seeds', '42,x']);
     assert.match(badSeeds.stderr, /--seeds: 'x' is not an integer/);
+  });
+
+  it("trains vbpr on item vectors from a 'semrec embed' file, matched by item id", async () => {
+    const dir = tempDir();
+    writeDataset(dir);
+    const file = path.join(tempDir(), 'items.emb');
+    const ids = Array.from({ length: 30 }, (_, k) => String(30 - k)); // any order: rows are matched by id
+    await writeEmbeddingFile(file, { encoderId: 'test' }, [
+      { name: 'items', data: Float32Array.from({ length: 30 * 8 }, (_, k) => Math.cos(k)), cols: 8, rowIds: ids },
+    ]);
+    const ok = await runCli(['eval', '--format', 'ml-100k', '--path', dir, '--models', 'vbpr', '--set', 'vbpr.epochs=2', '--item-features', file, '--json']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(Number.isFinite(JSON.parse(ok.stdout).models.vbpr.metrics['ndcg@10']));
+    const partial = path.join(tempDir(), 'partial.emb');
+    await writeEmbeddingFile(partial, { encoderId: 'test' }, [{ name: 'items', data: new Float32Array(29 * 8), cols: 8, rowIds: ids.slice(1) }]);
+    const missing = await runCli(['eval', '--format', 'ml-100k', '--path', dir, '--models', 'vbpr', '--item-features', partial]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /item '30' of .* has no vector/);
   });
 
   it('lists every hyperparameter with its default', async () => {

@@ -68,4 +68,16 @@ describe('data: interactions-csv loader', () => {
     assert.deepEqual(Array.from(s.rating), [1, 3]);
     assert.deepEqual(s.load!.skippedRows.map((r) => [r.line, r.column, r.field]), [[3, 3, 'r']]);
   });
+
+  it('invalid UTF-8 is ERR_DATASET_ENCODING unless the file is declared Latin-1', async () => {
+    const file = path.join(tempDir(), 'latin.csv');
+    fs.writeFileSync(file, Buffer.concat([Buffer.from('u,i\nJos'), Buffer.of(0xe9), Buffer.from(',film\n')]));
+    await assert.rejects(loadDataset({ format: 'interactions-csv', path: file, columns: { user: 'u', item: 'i' } }), (e) => isDatasetError(e, 'ERR_DATASET_ENCODING') && e.line === 2 && e.column === 4);
+    const s = await loadDataset({ format: 'interactions-csv', path: file, columns: { user: 'u', item: 'i' }, encoding: 'latin1' });
+    assert.equal(s.userIds.raw(0), 'José');
+  });
+
+  it('an empty file is ERR_DATASET_EMPTY', async () => {
+    await assert.rejects(loadDataset({ format: 'interactions-csv', path: write('e.csv', ''), columns: { user: 'u', item: 'i' } }), (e) => isDatasetError(e, 'ERR_DATASET_EMPTY'));
+  });
 });

@@ -4,6 +4,7 @@ import path from 'node:path';
 
 import { type DatasetError, isDatasetError } from '../../ts/data/errors';
 import { loadDataset } from '../../ts/data/load';
+import { isSemrecError } from '../../ts/errors';
 import { requireShared, sharedDataset } from '../helpers/shared';
 import { copyFolder, editLine, useTempDirs } from '../helpers/tempdir';
 
@@ -149,5 +150,23 @@ describe('data: ml-100k loader', () => {
       ],
     );
     assert.equal(s.stats().load!.skipped, 3);
+  });
+
+  it('reports progress by bytes read and stops with ERR_ABORTED when its signal is aborted', async () => {
+    const events: { phase: string; done: number; total?: number }[] = [];
+    await loadDataset({ format: 'ml-100k', path: ML100K, onProgress: (e) => events.push(e) });
+    const data = events.filter((e) => e.phase === 'reading u.data');
+    assert.equal(data.at(-1)!.done, fs.statSync(path.join(ML100K, 'u.data')).size);
+    assert.equal(data.at(-1)!.total, data.at(-1)!.done);
+    const controller = new AbortController();
+    const loading = loadDataset({
+      format: 'ml-100k',
+      path: ML100K,
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.phase === 'reading u.item') controller.abort();
+      },
+    });
+    await assert.rejects(loading, (e: unknown) => isSemrecError(e, 'ERR_ABORTED'));
   });
 });

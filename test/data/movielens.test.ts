@@ -145,4 +145,15 @@ describe('data: ml-1m loader (generated files in the ML-1M layout)', () => {
     fs.writeFileSync(file, cutInLastRow(fs.readFileSync(file), 4));
     await assert.rejects(loadDataset({ format: 'ml-1m', path: dir3 }), (e) => isDatasetError(e, 'ERR_DATASET_TRUNCATED'));
   });
+
+  it('invalid UTF-8 in users.dat is ERR_DATASET_ENCODING; an empty ratings.dat is ERR_DATASET_EMPTY', async () => {
+    const dir = tempDir();
+    writeMl1m(dir, 13);
+    editLine(path.join(dir, 'users.dat'), 4, (b) => Buffer.concat([b.subarray(0, 3), Buffer.of(0xfe), b.subarray(3)]));
+    await assert.rejects(loadDataset({ format: 'ml-1m', path: dir }), (e) => isDatasetError(e, 'ERR_DATASET_ENCODING') && e.file === 'users.dat' && e.line === 4 && e.column === 4);
+    const dir2 = tempDir();
+    writeMl1m(dir2, 13);
+    fs.writeFileSync(path.join(dir2, 'ratings.dat'), '');
+    await assert.rejects(loadDataset({ format: 'ml-1m', path: dir2 }), (e) => isDatasetError(e, 'ERR_DATASET_EMPTY') && e.file === 'ratings.dat');
+  });
 });

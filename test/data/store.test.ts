@@ -24,6 +24,18 @@ describe('data: IdMap', () => {
     assert.equal(map.raw(2), 'c');
   });
 
+  it('keeps integer-looking ids exactly as written: "42", "042", "4.2", "-1" and huge values are distinct ids', () => {
+    const raw = ['42', '042', '4.2', '-1', '0', '999999999', '12345678901', 'u42', '43'];
+    const map = DenseIdMap.from([...raw, ...raw]);
+    assert.equal(map.size, raw.length);
+    raw.forEach((id, i) => {
+      assert.equal(map.index(id), i, id);
+      assert.equal(map.raw(i), id);
+    });
+    assert.equal(map.index('44'), undefined);
+    assert.equal(map.index('0042'), undefined);
+  });
+
   it('rejects an index outside the map with ERR_OUT_OF_RANGE', () => {
     assert.throws(() => DenseIdMap.from(['x']).raw(1), (e) => isSemrecError(e, 'ERR_OUT_OF_RANGE'));
   });

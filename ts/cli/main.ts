@@ -6,18 +6,22 @@
 import { Command, CommanderError } from 'commander';
 
 import { isSemrecError } from '../errors';
+import { registerData } from './commands/data';
 import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
+import { registerEmbed } from './commands/embed';
 
 export function buildProgram(): Command {
   const program = new Command('semrec')
     .description('Semantic recommendation engine: LLM-Rec, Chat-REC and classic baselines on native CPU/CUDA kernels')
     .showHelpAfterError()
     .exitOverride();
+  registerData(program);
   registerDemo(program);
   registerDevice(program);
   registerEval(program);
+  registerEmbed(program);
   return program;
 }
 
@@ -47,6 +51,13 @@ export async function main(argv: string[] = process.argv): Promise<number> {
 }
 
 if (require.main === module) {
+  // `semrec ... | head` closes our stdout early: that ends the command quietly, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw error;
+    });
+  }
   main().then((code) => {
     process.exitCode = code;
   });

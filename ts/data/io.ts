@@ -125,6 +125,7 @@ export async function* readBytes(file: DatasetFile, session: { signal?: AbortSig
       if (phase !== undefined) session.onProgress?.({ phase, done: raw.bytesRead, total: size, unit: 'bytes' });
       yield chunk as Buffer;
     }
+    throwIfAborted(session.signal, `reading ${file.name}`);
   } catch (error) {
     if (error instanceof DatasetError || (error as { code?: string }).code === 'ERR_ABORTED') throw error;
     const code = (error as { code?: string }).code;

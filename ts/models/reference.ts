@@ -269,7 +269,7 @@ interface NeuMfForward {
   pre: number[][]; // z_1 .. z_L
 }
 
-function neumfForward(shape: NeuMfShape, P: Float32Array, u: number, i: number): NeuMfForward {
+function neumfForward(shape: NeuMfShape, P: Float32Array | Float64Array, u: number, i: number): NeuMfForward {
   const L = neuMfLayout(shape.numUsers, shape.numItems, shape.gmfDim, shape.mlpDim, shape.hidden);
   const { gmfDim: dg, mlpDim: dm } = shape;
   const gu = Array.from(P.subarray(L.gmfUser + u * dg, L.gmfUser + (u + 1) * dg));
@@ -291,7 +291,7 @@ function neumfForward(shape: NeuMfShape, P: Float32Array, u: number, i: number):
 /** Mean BCE loss of the samples and its gradient (L2 `reg` added once per distinct embedding row). */
 export function neumfGradientReference(
   shape: NeuMfShape,
-  P: Float32Array,
+  P: Float32Array | Float64Array,
   samples: { users: Int32Array; items: Int32Array; labels: Float32Array },
   reg: number,
 ): { loss: number; grad: Float64Array } {

@@ -54,6 +54,15 @@ export interface RawDeviceInfo {
   gpus: RawGpuInfo[];
 }
 
+export interface RawLogisticFitResult {
+  weights: Float32Array;
+  bias: number;
+  iterations: number;
+  converged: boolean;
+  loss: number;
+  gradientNorm: number;
+}
+
 /** The addon's exports, exactly as native/napi registers them. Arguments are checked again natively. */
 export interface RawAddon {
   cudaCompiled: boolean;
@@ -105,6 +114,9 @@ export interface RawAddon {
   itemKnnScoreSync(args: object): { scores: Float32Array };
   /** Benchmarks only: one multi-threaded read of every value (the memory-bandwidth floor). */
   readOnlyPassSync(args: { data: Float32Array }): number;
+  // native/napi/logistic_ops.cc
+  logisticFitSync(args: object): RawLogisticFitResult;
+  logisticFit(args: object): Promise<RawLogisticFitResult>;
 }
 
 export interface RawLoss {

@@ -1,17 +1,19 @@
-/** File writes that never leave a half-written file behind: write a temporary sibling, then rename it. */
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
+/** File helpers: atomic writes (write-file-atomic: temp file + fsync + rename) and content hashes. */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const target = path.resolve(file);
-  await fs.mkdir(path.dirname(target), { recursive: true });
-  const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await fs.writeFile(temp, data);
-    await fs.rename(temp, target);
-  } catch (error) {
-    await fs.rm(temp, { force: true });
-    throw error;
-  }
+import writeFileAtomic from 'write-file-atomic';
+
+/** Writes `data` to `file` so that readers see the old file or the whole new one, never a part. */
+export async function writeFileAtomically(file: string, data: Uint8Array | string): Promise<void> {
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  await writeFileAtomic(file, typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+}
+
+/** Hex SHA-256 of a file, streamed. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }

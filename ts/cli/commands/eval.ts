@@ -11,11 +11,14 @@ import type { Command } from 'commander';
 import JSON5 from 'json5';
 
 import { DATASET_FORMATS, loadDataset, type DatasetFormat } from '../../data/load';
+import type { InteractionStore } from '../../data/store';
 import { SemrecError } from '../../errors';
 import { checkProtocol, DEFAULT_KS, PROTOCOLS, runExperiment } from '../../eval/harness';
 import { renderJson, renderMarkdown } from '../../eval/report';
+import type { ItemFeatureMatrix } from '../../models/contract';
 import { checkModelName, describeParams, MODEL_NAMES, type ModelName } from '../../models/registry';
-import { writeFileAtomic } from '../../util/fs';
+import { readEmbeddingFile } from '../../semantic/embedding-file';
+import { writeFileAtomically } from '../../util/fs';
 import { interruptSignal } from '../main';
 import { createProgress } from '../progress';
 
@@ -35,6 +38,7 @@ interface EvalOptions {
   json?: boolean;
   out?: string;
   listParams?: boolean;
+  itemFeatures?: string;
 }
 
 function integers(text: string, flag: string, min: number): number[] {
@@ -83,6 +87,32 @@ async function readParams(file: string | undefined, sets: string[]): Promise<Par
   return params;
 }
 
+/**
+ * Item content vectors for vbpr from a `semrec embed` file: its 'items' section, rows matched to the
+ * dataset's items by raw id.
+ */
+async function readItemFeatures(file: string, store: InteractionStore): Promise<ItemFeatureMatrix> {
+  const embedded = await readEmbeddingFile(file);
+  const items = embedded.sections.get('items');
+  if (!items?.rowIds) throw new SemrecError(`--item-features ${file}: no 'items' section with item ids (write it with semrec embed)`, 'ERR_INVALID_ARG_VALUE');
+  const data = new Float32Array(store.numItems * items.cols);
+  const found = new Uint8Array(store.numItems);
+  items.rowIds.forEach((raw, r) => {
+    const i = store.itemIds.index(raw);
+    if (i === undefined) return;
+    data.set(items.data.subarray(r * items.cols, (r + 1) * items.cols), i * items.cols);
+    found[i] = 1;
+  });
+  const missing = found.indexOf(0);
+  if (missing >= 0) {
+    throw new SemrecError(
+      `--item-features ${file}: item '${store.itemIds.raw(missing)}' of ${store.name} has no vector (was the file made from this dataset?)`,
+      'ERR_INVALID_ARG_VALUE',
+    );
+  }
+  return { data, dim: items.cols };
+}
+
 function listParams(): string {
   return MODEL_NAMES.map((name) => {
     const rows = describeParams(name).map((p) => `    ${p.name} = ${JSON.stringify(p.default)}  ${p.description}`);
@@ -100,6 +130,7 @@ function canonicalCommand(o: EvalOptions): string {
   if (o.reference) parts.push(`--reference ${o.reference}`);
   if (!o.earlyStopping) parts.push('--no-early-stopping');
   if (o.threads) parts.push(`--threads ${o.threads}`);
+  if (o.itemFeatures) parts.push(`--item-features ${o.itemFeatures}`);
   return parts.join(' ');
 }
 
@@ -121,6 +152,7 @@ export async function runEval(options: EvalOptions): Promise<void> {
   const progress = createProgress();
   try {
     const store = await loadDataset({ format: options.format as DatasetFormat, path: options.path, signal, onProgress: progress.onProgress });
+    const itemFeatures = options.itemFeatures ? await readItemFeatures(options.itemFeatures, store) : undefined;
     const report = await runExperiment({
       store,
       models,
@@ -131,13 +163,14 @@ export async function runEval(options: EvalOptions): Promise<void> {
       sampled: options.sampled,
       reference: options.reference !== undefined ? checkModelName(options.reference, '--reference') : undefined,
       earlyStopping: options.earlyStopping,
+      itemFeatures,
       numThreads,
       signal,
       onProgress: progress.onProgress,
     });
     progress.stop();
     const markdown = renderMarkdown(report, canonicalCommand(options));
-    if (options.out) await writeFileAtomic(options.out, options.out.endsWith('.json') ? `${renderJson(report)}\n` : markdown);
+    if (options.out) await writeFileAtomically(options.out, options.out.endsWith('.json') ? `${renderJson(report)}\n` : markdown);
     process.stdout.write(options.json ? `${renderJson(report)}\n` : markdown);
   } finally {
     progress.stop();
@@ -160,6 +193,7 @@ export function registerEval(program: Command): void {
     .option('--reference <model>', 'model the paired tests compare against (default: pop, else the first model)')
     .option('--no-early-stopping', 'train the full epochs even when the protocol has a validation part')
     .option('--threads <n>', 'CPU threads for training (1: bit-reproducible)')
+    .option('--item-features <file>', "item content vectors for vbpr: a 'semrec embed' file (default: the dataset's metadata features)")
     .option('--json', 'print the report as one JSON object on stdout')
     .option('--out <file>', 'also write the report to this file (markdown; JSON when it ends in .json)')
     .option('--list-params', "list every model's hyperparameters with their defaults, and exit")

@@ -90,7 +90,10 @@ async function readCatalog(schema: Schema, file: DatasetFile, context: LoaderCon
   const get = (fields: string[], name: string) => (col[name] >= 0 ? fields[col[name]] : undefined);
   const num = (fields: string[], name: string) => (col[name] >= 0 ? parseNumber(cleanNumber(fields[col[name]]), col[name], name, true) : NaN);
   const required = schema === 'cooperunion-anime' ? ['anime_id', 'name'] : schema === 'anime-data' ? ['id', 'title'] : ['uid', 'title'];
-  const optional = ['genre', 'genres', 'type', 'episodes', 'rating', 'score', 'members', 'synopsis', 'english_title', 'themes', 'studios', 'year', 'aired', 'popularity', 'rank', 'ranked', 'favorites', 'duration', 'scored_by'];
+  const optional = [
+    'genre', 'genres', 'type', 'episodes', 'rating', 'score', 'members', 'synopsis', 'english_title', 'themes',
+    'studios', 'year', 'aired', 'popularity', 'rank', 'ranked', 'favorites', 'duration', 'scored_by',
+  ];
   await readDelimited(file, { ...CSV, role: 'items' }, context.session, {
     onHeader(header) {
       col = headerIndex(header, required, optional);
