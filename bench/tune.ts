@@ -1,7 +1,7 @@
 /**
  * Hyperparameter search on the VALIDATION part of a split (never the test part): for every combination
  * of the grid, fit with early stopping on validation and record the best validation metric and its
- * epoch. `npm run tune -- --model bpr --grid '{"lr":[0.01,0.05],"reg":[0,0.001]}' [--base '{"dim":64}']
+ * epoch. `npx tsx bench/tune.ts --model bpr --grid '{"lr":[0.01,0.05],"reg":[0,0.001]}' [--base '{"dim":64}']
  * [--format ml-100k --path ../shared/datasets/ml-100k --protocol ratio-8-1-1 --seeds 42]`
  * Writes bench/results/tuning-<dataset>-<model>.json (appending to earlier runs).
  */
