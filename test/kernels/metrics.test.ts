@@ -3,16 +3,13 @@ import assert from 'node:assert/strict';
 import { rankingMetrics, rankingMetricsFromTopK, rankingMetricsFromTopKSync, rankingMetricsSync, topKSync } from '../../ts';
 import { rankingMetricsFromTopKReference, rankingMetricsReference } from '../../ts/kernels/reference';
 import type { RankingMetricsResult } from '../../ts/kernels/types';
+import { csrFromLists } from '../../ts/util/csr';
 import { freshSeed, Random, randomCsr, tiedScores, uniformScores } from '../helpers/random';
 
 /** Per-user values are float32: compare at float32 resolution. Means are double over float32 values. */
 const TOLERANCE = 1e-6;
 
-function csr(rows: number[][]) {
-  const indptr = new Int32Array(rows.length + 1);
-  rows.forEach((r, i) => (indptr[i + 1] = indptr[i] + r.length));
-  return { indptr, indices: Int32Array.from(rows.flat()) };
-}
+const csr = csrFromLists;
 
 function assertMatchesReference(
   got: RankingMetricsResult,

@@ -4,6 +4,13 @@
  */
 import type { Csr } from '../kernels/types';
 
+/** A CSR from one list of columns per row, kept as given (order and repeats). */
+export function csrFromLists(rows: readonly (readonly number[])[]): Csr {
+  const indptr = new Int32Array(rows.length + 1);
+  rows.forEach((row, r) => (indptr[r + 1] = indptr[r] + row.length));
+  return { indptr, indices: Int32Array.from(rows.flat()) };
+}
+
 /** Rows of (row[e], col[e]) pairs, each row's columns sorted ascending and de-duplicated. */
 export function csrFromPairs(numRows: number, rows: ArrayLike<number>, cols: ArrayLike<number>): Csr {
   const counts = new Int32Array(numRows + 1);

@@ -8,8 +8,8 @@ import type { Command } from 'commander';
 import { rankingMetrics } from '../../kernels/metrics';
 import { rankingMetricsReference } from '../../kernels/reference';
 import { scoreMatrix, scoreTopK } from '../../kernels/score';
-import type { Csr } from '../../kernels/types';
 import { deviceInfo } from '../../native/device';
+import { csrFromLists } from '../../util/csr';
 import { Random } from '../../util/random';
 
 interface DemoOptions {
@@ -30,12 +30,6 @@ function gaussianMatrix(rng: Random, rows: number, cols: number, scale: number):
   const m = new Float32Array(rows * cols);
   for (let i = 0; i < m.length; i++) m[i] = rng.normal() * scale;
   return m;
-}
-
-function toCsr(rows: number[][]): Csr {
-  const indptr = new Int32Array(rows.length + 1);
-  rows.forEach((r, i) => (indptr[i + 1] = indptr[i] + r.length));
-  return { indptr, indices: Int32Array.from(rows.flat()) };
 }
 
 function ms(start: bigint): string {
@@ -64,8 +58,8 @@ export async function runDemo(numUsers: number, numItems: number, dim: number, s
     train.push(candidates.slice(0, TRAIN_PER_USER));
     test.push(candidates.slice(TRAIN_PER_USER, TRAIN_PER_USER + TEST_PER_USER));
   }
-  const exclude = toCsr(train);
-  const truth = toCsr(test);
+  const exclude = csrFromLists(train);
+  const truth = csrFromLists(test);
   out(`  data: ${numUsers} users x ${numItems} items, ${TRAIN_PER_USER} training + ${TEST_PER_USER} test interactions each`);
 
   // A "model": the true factors seen through noise, padded to `dim` with noise dimensions.
@@ -103,8 +97,8 @@ export async function runDemo(numUsers: number, numItems: number, dim: number, s
     scores: dense.scores.subarray(0, sampleUsers * numItems),
     numUsers: sampleUsers,
     numItems,
-    truth: toCsr(test.slice(0, sampleUsers)),
-    exclude: toCsr(train.slice(0, sampleUsers)),
+    truth: csrFromLists(test.slice(0, sampleUsers)),
+    exclude: csrFromLists(train.slice(0, sampleUsers)),
     ks: [10, 20],
   });
   const referenceMs = Number(process.hrtime.bigint() - start) / 1e6;
