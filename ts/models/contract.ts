@@ -80,6 +80,33 @@ export interface Recommendations {
   k: number;
 }
 
+/**
+ * One interaction of a user, given by the caller rather than read from the training data: the history of
+ * a user the model never saw (recommendForHistory) or new events of a known one (LLM-Rec's updateUser).
+ * Signals are in [0, 1] except `rating`, which is on the dataset's own scale. A model uses the fields it
+ * understands and documents which; a field it cannot use is never silently taken to mean something else.
+ */
+export interface HistoryEvent {
+  itemIdx: number;
+  /** Explicit rating on the dataset's scale (e.g. 1-5 stars). */
+  rating?: number;
+  /** Seconds since the epoch; orders the history and drives time decay where a model has it. */
+  timestamp?: number;
+  /** Review sentiment in [0, 1] (the semantic module's sentiment head). */
+  sentiment?: number;
+  /** Viewing signal in [0, 1] (e.g. normalised view count). */
+  viewing?: number;
+  /** Completion in [0, 1] (share of the item consumed). */
+  completion?: number;
+}
+
+export interface HistoryRecommendOptions {
+  /** Leave out the history's own items (default true). */
+  excludeSeen?: boolean;
+  /** Further item indices to leave out. */
+  exclude?: ArrayLike<number>;
+}
+
 export interface Recommender<Params extends object = object> {
   /** The registry name ('bpr', 'lightgcn', ...). */
   readonly name: string;
