@@ -165,7 +165,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       const fitReport = await model.fit(split.train, {
         seed,
         earlyStopping,
-        itemFeatures: options.itemFeatures,
+        itemFeatures: model.acceptsItemFeatures ? options.itemFeatures : undefined,
         numThreads: options.numThreads,
         signal: options.signal,
         onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }),
