@@ -344,3 +344,38 @@ describe('serving: mf folds in from ratings', () => {
     await assert.rejects(model.recommendForHistory([{ itemIdx: 1, rating: 4 }, { itemIdx: 2 }], 3), expectCode('ERR_INVALID_ARG_VALUE', /events\[1\]\.rating/));
   });
 });
+
+describe('serving: similar items through the retrieval layer', () => {
+  it("an exact ('flat') item index gives the same similar items, and is saved with the model", async () => {
+    const model = await trained('bpr');
+    const before = await Promise.all([0, 17, 33].map((i) => model.similarItems(i, 5)));
+    model.buildItemIndex({ kind: 'flat' });
+    const after = await Promise.all([0, 17, 33].map((i) => model.similarItems(i, 5)));
+    after.forEach((r, q) => {
+      assert.ok(!r.indices.includes([0, 17, 33][q]), 'never the item itself');
+      r.scores.forEach((s, c) => assert.ok(Math.abs(s - before[q].scores[c]) < 1e-5, `query ${q} rank ${c}`));
+    });
+    const dir = path.join(tempDir(), 'bpr-indexed');
+    await model.save(dir);
+    const loaded = await loadModel(dir);
+    assert.deepEqual(loaded.itemIndexSettings, { dim: 8, kind: 'flat' });
+    assert.deepEqual(await loaded.similarItems(17, 5), after[1]);
+  });
+
+  it('an HNSW item index keeps its settings through save and load', async () => {
+    const model = await trained('lightfm');
+    model.buildItemIndex({ kind: 'hnsw', m: 8, efSearch: 40 });
+    const dir = path.join(tempDir(), 'lightfm-hnsw');
+    await model.save(dir);
+    const loaded = await loadModel(dir);
+    assert.deepEqual(loaded.itemIndexSettings, { dim: 8, kind: 'hnsw', m: 8, efConstruction: 80, efSearch: 40 });
+    assert.equal((await loaded.similarItems(3, 4)).indices.length, 4);
+  });
+
+  it('models whose similarity is not a cosine of vectors have no item index', async () => {
+    for (const name of ['pop', 'itemknn'] as const) {
+      const model = await trained(name);
+      assert.throws(() => model.buildItemIndex(), expectCode('ERR_INVALID_ARG_VALUE', /nothing to index/));
+    }
+  });
+});

@@ -13,6 +13,7 @@ import { checkInteger } from '../kernels/validate';
 import { throwIfAborted } from '../progress';
 import { concatRows, selectRows } from '../util/csr';
 import { Random } from '../util/random';
+import { VectorIndex, type VectorIndexOptions } from '../retrieval/index';
 import { semrecVersion, type SemrecVersion } from '../version';
 import { fingerprintDifferences, fingerprintOf, ModelCatalog, type CatalogItem, type DataFingerprint, type ScoredItem } from './catalog';
 import type {
@@ -42,6 +43,11 @@ export const FOLD_IN_SEED = 42;
 export const EXPLAIN_TOP = 5;
 /** k of the raw-id API when not given. */
 export const DEFAULT_K = 10;
+/**
+ * Catalogs from this many items up serve similar items through a faiss index (ts/retrieval), exact
+ * ('flat') unless buildItemIndex chose IVF or HNSW; smaller ones use the core's scoreTopK directly.
+ */
+export const RETRIEVAL_MIN_ITEMS = 100_000;
 
 /** The arrays and scalars that define a trained model (what save() writes and load() restores). */
 export interface ModelState {
@@ -252,6 +258,7 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     const seed = checkInteger(options.seed ?? DEFAULT_SEED, `${this.name}.fit: seed`, 0, 2 ** 31 - 1);
     this.isFitted = false;
     this.unitVectors = undefined;
+    this.itemIndex = undefined;
     this.numUsers = train.numUsers;
     this.numItems = train.numItems;
     const seen = userItems(train);
@@ -651,7 +658,12 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
       model: this.name,
       params: this.params,
       meta: { ...state.meta, numUsers: this.numUsers, numItems: this.numItems },
-      arrays: { ...state.arrays, seenIndptr: this.seen!.indptr, seenIndices: this.seen!.indices },
+      arrays: {
+        ...state.arrays,
+        seenIndptr: this.seen!.indptr,
+        seenIndices: this.seen!.indices,
+        ...(this.itemIndex ? { itemIndex: this.itemIndex.toBuffer() } : {}),
+      },
       sections: { catalog: this.catalogData!.toSection() },
       provenance,
     });
@@ -659,7 +671,7 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
 
   /** Restores a model read by loadModel (the registry validated the params already). */
   async restoreSaved(saved: SavedModel, where = 'the saved model'): Promise<void> {
-    const { seenIndptr, seenIndices, ...arrays } = saved.arrays;
+    const { seenIndptr, seenIndices, itemIndex, ...arrays } = saved.arrays;
     const numUsers = saved.meta.numUsers;
     const numItems = saved.meta.numItems;
     if (
@@ -681,6 +693,12 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     this.numItems = numItems;
     this.seen = { indptr: seenIndptr, indices: seenIndices };
     this.unitVectors = undefined;
+    this.itemIndex = undefined;
+    if (itemIndex !== undefined) {
+      if (!(itemIndex instanceof Uint8Array)) throw new SemrecError(`load: the item index of ${where} has the wrong type`, 'ERR_MODEL_CORRUPT');
+      this.itemIndex = VectorIndex.fromBuffer(itemIndex, `the item index of ${where}`);
+      if (this.itemIndex.ntotal !== numItems) throw new SemrecError(`load: the item index of ${where} holds ${this.itemIndex.ntotal} items, the model ${numItems}`, 'ERR_MODEL_CORRUPT');
+    }
     try {
       this.restore({ meta: saved.meta, arrays });
     } catch (error) {
@@ -736,10 +754,37 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
 
   private unitVectors: { data: Float32Array; dim: number } | undefined;
   private unitVectorsOf: Float32Array | undefined;
+  private itemIndex: VectorIndex | undefined;
+
+  /** Whether item similarity is the cosine of item vectors (and so can be served by a vector index). */
+  protected readonly vectorSimilarity: boolean = true;
 
   /** The item vectors whose cosine is the model's item-item similarity (models that have them). */
   protected similarityVectors(): { data: Float32Array; dim: number } {
     throw new SemrecError(`${this.name}: no item vectors for similarity`, 'ERR_INTERNAL');
+  }
+
+  /**
+   * Builds a faiss index (ts/retrieval) over the model's unit item vectors, which similarItems then
+   * searches: 'flat' is exact, 'ivf' and 'hnsw' approximate for large catalogs. Saved with the model.
+   * Catalogs of RETRIEVAL_MIN_ITEMS items or more get an exact one on first use without asking.
+   */
+  buildItemIndex(options: Omit<VectorIndexOptions, 'dim'> = {}): VectorIndex {
+    const what = `${this.name}.buildItemIndex`;
+    this.requireReady(what);
+    if (!this.vectorSimilarity) {
+      throw new SemrecError(`${what}: ${this.name}'s item similarity is not a cosine of item vectors, so there is nothing to index`, 'ERR_INVALID_ARG_VALUE');
+    }
+    const { data, dim } = this.unitSimilarityVectors();
+    const index = new VectorIndex({ ...options, dim });
+    index.add(data);
+    this.itemIndex = index;
+    return index;
+  }
+
+  /** The item index similarItems searches, when the model has one. */
+  get itemIndexSettings(): VectorIndexOptions | undefined {
+    return this.itemIndex?.settings;
   }
 
   /** similarityVectors() scaled to unit length (zero vectors stay zero), cached until the vectors change. */
@@ -758,11 +803,14 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     return this.unitVectors;
   }
 
-  /** Cosine top-k over similarityVectors(), the item itself excluded. */
+  /** Cosine top-k over similarityVectors(), the item itself excluded (through the item index when there is one). */
   protected async cosineSimilarItems(itemIdx: number, k: number): Promise<Recommendations> {
     const { data, dim } = this.unitSimilarityVectors();
     const query = data.slice(itemIdx * dim, (itemIdx + 1) * dim);
-    const top = await scoreTopK({ users: query, items: data, dim, k, exclude: oneRow([itemIdx]) });
+    if (!this.itemIndex && this.numItems >= RETRIEVAL_MIN_ITEMS) this.buildItemIndex({ kind: 'flat' });
+    const top = this.itemIndex
+      ? this.itemIndex.search(query, k, { exclude: oneRow([itemIdx]) })
+      : await scoreTopK({ users: query, items: data, dim, k, exclude: oneRow([itemIdx]) });
     return { indices: top.indices, scores: top.scores, k };
   }
 

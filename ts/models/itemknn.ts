@@ -26,6 +26,7 @@ export type ItemKnnParams = z.output<typeof itemKnnParams>;
 
 export class ItemKnnModel extends BaseRecommender<ItemKnnParams> {
   readonly name = 'itemknn';
+  protected override readonly vectorSimilarity = false;
   private neighbors: Csr = { indptr: new Int32Array(1), indices: new Int32Array(0) };
   private similarity: Float32Array = new Float32Array(0);
 

@@ -15,6 +15,7 @@ export type PopParams = z.output<typeof popParams>;
 
 export class PopModel extends FactorRecommender<PopParams> {
   readonly name = 'pop';
+  protected override readonly vectorSimilarity = false;
   /** Distinct training users per item: the score of every user for that item. */
   private popularity: Float32Array = new Float32Array(0);
   private zeroUsers: Float32Array = new Float32Array(0);
