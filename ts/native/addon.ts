@@ -5,6 +5,7 @@
 import path from 'node:path';
 
 import { SemrecError } from '../errors';
+import { preferSleepingOpenMpThreads } from './openmp';
 
 export type DeviceChoice = 'cpu' | 'cuda' | 'auto';
 export type DeviceUsed = 'cpu' | 'cuda';
@@ -160,6 +161,7 @@ let loaded: RawAddon | undefined;
 export function addon(): RawAddon {
   if (loaded) return loaded;
   let raw: RawAddon;
+  preferSleepingOpenMpThreads();
   try {
     raw = require(addonPath) as RawAddon;
   } catch (cause) {

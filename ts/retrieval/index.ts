@@ -17,21 +17,25 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 
-import faiss from 'faiss-node';
 
 import { SemrecError } from '../errors';
 import type { Csr } from '../kernels/types';
 import { checkInteger } from '../kernels/validate';
 import { writeFileAtomically } from '../util/fs';
+import faiss from './faiss';
 import { METRIC_INNER_PRODUCT, readHnswParams, readIvfParams, withHnswParams, withIvfParams } from './faiss-params';
 
 export type VectorIndexKind = 'flat' | 'ivf' | 'hnsw';
 
 /**
  * Defaults and their sources: faiss's wiki "Guidelines to choose an index" suggests IVF with 4 sqrt(n)
- * to 16 sqrt(n) lists and HNSW with M between 4 and 64; nprobe 16, efConstruction 80 and efSearch 64
- * reach a recall@10 of at least 0.95 on random unit vectors of 64 dimensions at 100,000 items in
- * bench/retrieval.ts (faiss's own defaults, nprobe 1 and efSearch 16, stay below 0.6 there).
+ * to 16 sqrt(n) lists and HNSW with M between 4 and 64 (32 here, as its examples). faiss's own search
+ * defaults (nprobe 1, efSearch 16; efConstruction 40) recall poorly: on random unit vectors of 64
+ * dimensions (bench/retrieval.ts, 5,000 vectors, k = 10) efSearch 16 recalls 0.65 and 64 recalls 0.97;
+ * IVF recalls 0.09 with nprobe 1 and 0.55 with 16 of 128 lists there. Random vectors have no cluster
+ * structure, IVF's worst case: real embeddings cluster and recall far better at the same nprobe, which
+ * is why it is a setting (setSearchParams) to measure on one's own vectors. Prefer HNSW for recall,
+ * IVF for build time and memory.
  */
 export const IVF_LISTS_PER_SQRT_N = 4;
 /** faiss's k-means warns below 39 training points per cell (ClusteringParameters.min_points_per_centroid). */
@@ -107,7 +111,7 @@ function invalid(message: string): SemrecError {
 export class VectorIndex {
   readonly dim: number;
   readonly kind: VectorIndexKind;
-  private index: faiss.Index | undefined;
+  private index: import('faiss-node').Index | undefined;
   private params: Required<Pick<VectorIndexOptions, 'nprobe' | 'm' | 'efConstruction' | 'efSearch'>> & { nlist?: number };
   private readonly counters: VectorIndexStats = { calls: 0, faissMs: 0, conversionMs: 0 };
 
@@ -150,10 +154,10 @@ export class VectorIndex {
     return { ...this.counters };
   }
 
-  private createFaiss(): faiss.Index {
+  private createFaiss(): import('faiss-node').Index {
     const p = this.params;
     const description = this.kind === 'flat' ? 'Flat' : this.kind === 'ivf' ? `IVF${p.nlist},Flat` : `HNSW${p.m},Flat`;
-    const created = faiss.Index.fromFactory(this.dim, description, METRIC_INNER_PRODUCT as unknown as faiss.MetricType);
+    const created = faiss.Index.fromFactory(this.dim, description, METRIC_INNER_PRODUCT as unknown as import('faiss-node').MetricType);
     if (this.kind === 'flat') return created;
     const bytes = created.toBuffer();
     const edited =
