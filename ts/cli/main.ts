@@ -11,10 +11,14 @@ import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
+import { registerRecommend } from './commands/recommend';
+import { registerTrain } from './commands/train';
+import { formatVersion } from '../version';
 
 export function buildProgram(): Command {
   const program = new Command('semrec')
     .description('Semantic recommendation engine: LLM-Rec, Chat-REC and classic baselines on native CPU/CUDA kernels')
+    .version(formatVersion(), '-V, --version', 'print the semrec version (and git commit when run from a checkout)')
     .showHelpAfterError()
     .exitOverride();
   registerData(program);
@@ -22,6 +26,8 @@ export function buildProgram(): Command {
   registerDevice(program);
   registerEval(program);
   registerEmbed(program);
+  registerTrain(program);
+  registerRecommend(program);
   return program;
 }
 

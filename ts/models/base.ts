@@ -480,7 +480,8 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     const others = history.filter((i) => i !== itemIdx);
     const sims = await this.historySimilarities(itemIdx, others);
     const order = Array.from(others.keys())
-      .filter((r) => Number.isFinite(sims.similarity[r]) && (!sims.share || sims.share[r] > 0))
+      // Only items that speak for the recommendation: positively similar (and contributing, where scores are sums).
+      .filter((r) => sims.similarity[r] > 0 && (!sims.share || sims.share[r] > 0))
       .sort((a, b) => sims.similarity[b] - sims.similarity[a] || others[a] - others[b])
       .slice(0, EXPLAIN_TOP);
     return {

@@ -114,7 +114,7 @@ export interface Explanation {
   itemIdx: number;
   /** The model's score of the item for the user. */
   score: number;
-  /** History items most similar to the recommended one, most similar first (at most EXPLAIN_TOP). */
+  /** Positively similar history items, most similar first (at most EXPLAIN_TOP). */
   because: ExplanationItem[];
   /** How to read `because` for this model (e.g. "cosine of item factors", "share of the neighbour sum"). */
   method: string;
