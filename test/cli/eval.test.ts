@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { writeEmbeddingFile } from '../../ts/semantic/embedding-file';
-import { runCli, writeMiniMovieLens as writeDataset } from '../helpers/cli';
+import { runCli, writeMl100kLike as writeDataset } from '../helpers/cli';
 import { useTempDirs } from '../helpers/tempdir';
 
 describe('semrec eval', () => {

@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import { loadModel } from '../../ts/models/registry';
 import { semrecVersion } from '../../ts/version';
-import { runCli, spawnCli, writeMiniMovieLens } from '../helpers/cli';
+import { runCli, spawnCli, writeMl100kLike } from '../helpers/cli';
 import { requireShared, sharedDataset } from '../helpers/shared';
 import { useTempDirs } from '../helpers/tempdir';
 
@@ -22,7 +22,7 @@ describe('cli: semrec train / recommend / similar', () => {
 
   before(async () => {
     data = tempDir();
-    writeMiniMovieLens(data);
+    writeMl100kLike(data);
     modelDir = path.join(tempDir(), 'bpr');
     const r = await runCli(['train', '--format', 'ml-100k', '--path', data, '--model', 'bpr', '--set', 'bpr.dim=8', '--set', 'bpr.epochs=30', '--out', modelDir, '--json']);
     assert.equal(r.code, 0, r.stderr);

@@ -1,4 +1,7 @@
-/** Running the `semrec` command line from tests, and a small dataset for its model commands. */
+/**
+ * Running the `semrec` command line inside the test process (or as a fresh process), and small datasets
+ * in real file layouts for it.
+ */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -6,10 +9,14 @@ import path from 'node:path';
 import { main } from '../../ts/cli/main';
 import { Random } from './random';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
-/** Runs `semrec ...args` in this process, capturing stdout and stderr. */
-export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+/** Runs `semrec <args>` through the CLI's main(), capturing stdout and stderr. */
+export async function runCli(args: string[]): Promise<CliResult> {
   const out: string[] = [];
   const err: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
@@ -25,7 +32,9 @@ export async function runCli(args: string[]): Promise<{ code: number; stdout: st
   }
 }
 
-/** Runs `semrec ...args` as a fresh process, from the TypeScript sources (what `npm run build` compiles to dist/). */
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/** Runs `semrec <args>` as a fresh process from the TypeScript sources (what `npm run build` compiles to dist/). */
 export function spawnCli(args: string[], cwd = ROOT): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'ts', 'cli', 'main.ts'), ...args], { cwd, encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -33,9 +42,9 @@ export function spawnCli(args: string[], cwd = ROOT): { status: number | null; s
 
 const GENRES = 19;
 
-/** 40 users x 30 movies ("Movie 1 (1995)" ...) in ml-100k's u.data / u.item layout. */
-export function writeMiniMovieLens(dir: string): void {
-  const rng = new Random(9);
+/** 40 users x 30 movies (12 random ratings each) in ml-100k's u.data / u.item layout. */
+export function writeMl100kLike(dir: string, seed = 9): void {
+  const rng = new Random(seed);
   const lines: string[] = [];
   for (let u = 1; u <= 40; u++) {
     const items = new Set<number>();

@@ -13,6 +13,7 @@ import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
 import { registerRecommend } from './commands/recommend';
 import { registerTrain } from './commands/train';
+import { registerTune } from './commands/tune';
 import { formatVersion } from '../version';
 
 export function buildProgram(): Command {
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerEmbed(program);
   registerTrain(program);
   registerRecommend(program);
+  registerTune(program);
   return program;
 }
 
