@@ -222,12 +222,25 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
   }
   /** Scores of a block of valid users against every item. */
   protected abstract scoreBlock(users: Int32Array, options: ScoreOptions): Promise<Float32Array>;
+  // The serving hooks below have no default behaviour: a model implements them, or overrides the public
+  // method they serve (recommendForHistory, similarItems, explain) with its own; the serving contract
+  // test (test/models/serving.test.ts) runs every registered model through all three.
   /** Scores of every item for a user the model never saw, from the (checked) history. */
-  protected abstract scoreHistory(events: readonly HistoryEvent[]): Promise<Float32Array>;
+  protected scoreHistory(_events: readonly HistoryEvent[]): Promise<Float32Array> {
+    return Promise.reject(this.missingHook('scoreHistory', 'recommendForHistory'));
+  }
   /** The k items most similar to itemIdx, never itemIdx itself (k and itemIdx are checked). */
-  protected abstract similarItemsOf(itemIdx: number, k: number): Promise<Recommendations>;
+  protected similarItemsOf(_itemIdx: number, _k: number): Promise<Recommendations> {
+    return Promise.reject(this.missingHook('similarItemsOf', 'similarItems'));
+  }
   /** The model's similarity of each of `items` to `itemIdx` (what explanations list). */
-  protected abstract historySimilarities(itemIdx: number, items: Int32Array): Promise<HistorySimilarities>;
+  protected historySimilarities(_itemIdx: number, _items: Int32Array): Promise<HistorySimilarities> {
+    return Promise.reject(this.missingHook('historySimilarities', 'explain'));
+  }
+
+  protected missingHook(hook: string, method: string): SemrecError {
+    return new SemrecError(`${this.name}: ${method} is not implemented (neither ${hook} nor ${method} is defined by the model)`, 'ERR_INTERNAL');
+  }
   protected abstract state(): ModelState;
   protected abstract restore(state: ModelState): void;
 
@@ -843,7 +856,9 @@ export abstract class FactorRecommender<P extends object> extends BaseRecommende
   /** The scoring factors (valid after prepareScoring()). */
   protected abstract factors(): Factors;
   /** A user vector for a new user from the (checked) history, in the space of factors().users. */
-  protected abstract foldIn(events: readonly HistoryEvent[]): Promise<Float32Array>;
+  protected foldIn(_events: readonly HistoryEvent[]): Promise<Float32Array> {
+    return Promise.reject(this.missingHook('foldIn', 'recommendForHistory'));
+  }
   /** What `similarity` means in explanations and similar items. */
   protected similarityMethod = 'cosine of the item factors';
 
@@ -865,7 +880,7 @@ export abstract class FactorRecommender<P extends object> extends BaseRecommende
     return scoreTopK({ users: this.userRows(users), items: f.items, dim: f.dim, itemBias: f.itemBias, k, exclude });
   }
 
-  protected async scoreHistory(events: readonly HistoryEvent[]): Promise<Float32Array> {
+  protected override async scoreHistory(events: readonly HistoryEvent[]): Promise<Float32Array> {
     const f = this.factors();
     return (await scoreMatrix({ users: await this.foldIn(events), items: f.items, dim: f.dim, itemBias: f.itemBias })).scores;
   }
@@ -881,11 +896,11 @@ export abstract class FactorRecommender<P extends object> extends BaseRecommende
     return { data: f.items, dim: f.dim };
   }
 
-  protected async similarItemsOf(itemIdx: number, k: number): Promise<Recommendations> {
+  protected override async similarItemsOf(itemIdx: number, k: number): Promise<Recommendations> {
     return this.cosineSimilarItems(itemIdx, k);
   }
 
-  protected async historySimilarities(itemIdx: number, items: Int32Array): Promise<HistorySimilarities> {
+  protected override async historySimilarities(itemIdx: number, items: Int32Array): Promise<HistorySimilarities> {
     return this.cosineSimilarities(itemIdx, items, this.similarityMethod);
   }
 }

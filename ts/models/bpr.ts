@@ -74,7 +74,7 @@ export class BprModel extends FactorRecommender<BprParams> {
     return { users: this.P, items: this.Q, dim: this.params.dim, itemBias: this.bias };
   }
 
-  protected async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
+  protected override async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
     const p = this.params;
     return foldInPairwise(events, { items: this.Q, dim: p.dim, itemBias: this.bias, lr: p.lr, reg: p.reg, epochs: p.foldInEpochs });
   }

@@ -56,7 +56,7 @@ export class ItemKnnModel extends BaseRecommender<ItemKnnParams> {
     return result.scores;
   }
 
-  protected async scoreHistory(events: readonly HistoryEvent[]): Promise<Float32Array> {
+  protected override async scoreHistory(events: readonly HistoryEvent[]): Promise<Float32Array> {
     const result = await trainOps.itemKnnScore({
       numUsers: 1,
       numItems: this.numItems,
@@ -69,7 +69,7 @@ export class ItemKnnModel extends BaseRecommender<ItemKnnParams> {
   }
 
   /** The item's kept neighbours, most similar first (fewer than k when it has fewer: padded with -1). */
-  protected async similarItemsOf(itemIdx: number, k: number): Promise<Recommendations> {
+  protected override async similarItemsOf(itemIdx: number, k: number): Promise<Recommendations> {
     const indices = new Int32Array(k).fill(-1);
     const scores = new Float32Array(k).fill(-Infinity);
     const begin = this.neighbors.indptr[itemIdx];
@@ -80,7 +80,7 @@ export class ItemKnnModel extends BaseRecommender<ItemKnnParams> {
   }
 
   /** sim(item, i) for each history item i among the item's neighbours (0 otherwise), and its share of the sum. */
-  protected async historySimilarities(itemIdx: number, items: Int32Array): Promise<HistorySimilarities> {
+  protected override async historySimilarities(itemIdx: number, items: Int32Array): Promise<HistorySimilarities> {
     const neighbour = new Map<number, number>();
     for (let e = this.neighbors.indptr[itemIdx]; e < this.neighbors.indptr[itemIdx + 1]; e++) {
       neighbour.set(this.neighbors.indices[e], this.similarity[e]);

@@ -126,7 +126,7 @@ export class LightFmModel extends FactorRecommender<LightFmParams> {
     return this.scoring!;
   }
 
-  protected async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
+  protected override async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
     const f = this.scoring!;
     const p = this.params;
     return foldInPairwise(events, {

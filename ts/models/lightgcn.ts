@@ -108,7 +108,7 @@ export class LightGcnModel extends FactorRecommender<LightGcnParams> {
     return this.itemLayers;
   }
 
-  protected async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
+  protected override async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
     const p = this.params;
     const d = p.dim;
     const L = p.layers;

@@ -133,7 +133,7 @@ export class MfModel extends FactorRecommender<MfParams> implements RatingPredic
   }
 
   /** [x_u, mu + b_u]: the scoring space of prepareScoring, from the least-squares fold-in. */
-  protected async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
+  protected override async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
     const d = this.params.dim;
     const { users, userBias } = await trainOps.foldInRidge({
       numUsers: 1,

@@ -223,7 +223,7 @@ export class NeuMfModel extends BaseRecommender<NeuMfParams> {
     return params;
   }
 
-  protected async scoreHistory(events: readonly HistoryEvent[]): Promise<Float32Array> {
+  protected override async scoreHistory(events: readonly HistoryEvent[]): Promise<Float32Array> {
     const p = this.params;
     const params = await this.foldInModel(events);
     const args = { numUsers: 1, numItems: this.numItems, gmfDim: p.gmfDim, mlpDim: p.mlpDim, hidden: p.hidden };
@@ -248,11 +248,11 @@ export class NeuMfModel extends BaseRecommender<NeuMfParams> {
 
   private itemVectors: { of: Float32Array; data: Float32Array } | undefined;
 
-  protected async similarItemsOf(itemIdx: number, k: number): Promise<Recommendations> {
+  protected override async similarItemsOf(itemIdx: number, k: number): Promise<Recommendations> {
     return this.cosineSimilarItems(itemIdx, k);
   }
 
-  protected async historySimilarities(itemIdx: number, items: Int32Array): Promise<HistorySimilarities> {
+  protected override async historySimilarities(itemIdx: number, items: Int32Array): Promise<HistorySimilarities> {
     return this.cosineSimilarities(itemIdx, items, 'cosine of the item embeddings [GMF; MLP]');
   }
 

@@ -36,7 +36,7 @@ export class PopModel extends FactorRecommender<PopParams> {
   }
 
   /** Every user, new or known, is the zero vector: scores are the popularity. */
-  protected async foldIn(_events: readonly HistoryEvent[]): Promise<Float32Array> {
+  protected override async foldIn(_events: readonly HistoryEvent[]): Promise<Float32Array> {
     return new Float32Array(1);
   }
 

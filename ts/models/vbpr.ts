@@ -134,7 +134,7 @@ export class VbprModel extends FactorRecommender<VbprParams> {
     return this.scoring!;
   }
 
-  protected async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
+  protected override async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
     const f = this.scoring!;
     const p = this.params;
     return foldInPairwise(events, { items: f.items, dim: f.dim, itemBias: f.itemBias, lr: p.lr, reg: p.reg, epochs: p.foldInEpochs });
