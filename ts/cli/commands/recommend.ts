@@ -69,12 +69,9 @@ export async function readHistoryFile(file: string): Promise<RawHistoryEvent[]> 
   });
 }
 
-/** "Fargo (1996) [100]  Crime, Drama, Thriller; year 1996" */
+/** "Fargo (1996) [100]  Crime, Drama, Thriller" (numeric fields such as year are in --json). */
 function describeItem(item: ScoredItem | Omit<ScoredItem, 'score'>): string {
-  const details: string[] = [];
-  if (item.genres?.length) details.push(item.genres.join(', '));
-  for (const [field, value] of Object.entries(item.fields ?? {})) details.push(`${field} ${value}`);
-  return `${item.title ?? '(no title)'} [${item.id}]${details.length ? `  ${details.join('; ')}` : ''}`;
+  return `${item.title ?? '(no title)'} [${item.id}]${item.genres?.length ? `  ${item.genres.join(', ')}` : ''}`;
 }
 
 function formatScore(score: number): string {
