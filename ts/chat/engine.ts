@@ -237,7 +237,10 @@ export class ChatEngine {
   async candidates(userIdx: number, n: number, options: CandidateOptions = {}): Promise<Candidate[]> {
     this.checkUser(userIdx);
     checkCount(n, 'candidates');
-    const exclude = [...new Set(options.exclude ?? [])].filter((i) => Number.isInteger(i) && i >= 0 && i < this.catalog.numItems);
+    // The user's history is left out even where the model's own "seen" set differs (a model trained on a split).
+    const exclude = [...new Set([...this.histories[userIdx].map((h) => h.itemIdx), ...(options.exclude ?? [])])].filter(
+      (i) => Number.isInteger(i) && i >= 0 && i < this.catalog.numItems,
+    );
     const available = this.catalog.numItems - exclude.length;
     let ask = Math.min(Math.max(n, 1) * (options.filter ? 4 : 1), this.catalog.numItems);
     for (;;) {

@@ -81,7 +81,9 @@ function findJson(answer: string): unknown {
   ]) {
     const start = answer.indexOf(open);
     const end = answer.lastIndexOf(close);
-    if (start !== -1 && end > start) attempts.push(answer.slice(start, end + 1));
+    // A JSON block stands on lines of its own; "[4] Fargo" is a list line, not the array [4].
+    const ownLines = start !== -1 && (start === 0 || answer[start - 1] === '\n') && /^\s*(\n|$)/.test(answer.slice(end + 1));
+    if (start !== -1 && end > start && ownLines) attempts.push(answer.slice(start, end + 1));
   }
   for (const attempt of attempts) {
     const trimmed = attempt.trim();
