@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 
 export type ScriptedReply =
   /** A completion whose message content is `content` (streamed as SSE when the request asks to stream). */
-  | { content: string; usage?: boolean }
+  | { content: string; usage?: boolean; delayMs?: number }
   /** An HTTP error status with an OpenAI-style error body; `retryAfterMs` sets the retry-after-ms header. */
   | { status: number; retryAfterMs?: number }
   /** Accept the request and never answer (until the server stops). */
@@ -82,6 +82,12 @@ export class OpenAiTestServer {
       res.end(JSON.stringify({ error: { message: `scripted status ${reply.status}`, type: reply.status === 429 ? 'rate_limit_exceeded' : 'server_error' } }));
       return;
     }
+    if (reply.delayMs !== undefined && reply.delayMs > 0) {
+      const { delayMs: _delay, ...now } = reply;
+      this.hanging.push(res);
+      setTimeout(() => this.reply(request, now, res), reply.delayMs);
+      return;
+    }
     const id = `chatcmpl-test-${this.requests.length}`;
     const created = Math.floor(Date.now() / 1000);
     const model = request.body.model;
@@ -143,7 +149,9 @@ export function reverseRanker(request: RecordedRequest): ScriptedReply {
 
 if (require.main === module) {
   // A scripted endpoint to try `semrec chat` by hand: npx tsx test/helpers/openai-server.ts [port]
+  // (SEMREC_TEST_LLM_DELAY_MS delays every answer, to try Ctrl-C during a turn).
   const server = new OpenAiTestServer();
-  server.respond = reverseRanker;
+  const delayMs = Number(process.env.SEMREC_TEST_LLM_DELAY_MS ?? 0);
+  server.respond = (request) => ({ ...(reverseRanker(request) as { content: string }), delayMs });
   server.start(Number(process.argv[2] ?? 0)).then((url) => process.stdout.write(`OpenAI-compatible test endpoint at ${url}\n`));
 }

@@ -8,7 +8,8 @@
  */
 import type { IdMap, InteractionStore } from '../data/store';
 import { SemrecError, isSemrecError } from '../errors';
-import type { Recommender, TrainingData } from '../models/contract';
+import { leaveOneOut, ratioSplit, DEFAULT_SPLIT_SEED } from '../data/splits';
+import type { EarlyStopping, Recommender, TrainingData } from '../models/contract';
 import { userItems } from '../models/data';
 import { checkModelName, createModel, isModelName, type ModelName } from '../models/registry';
 import type { LongRunningOptions } from '../progress';
@@ -115,6 +116,8 @@ export interface ChatEngineInit {
 
 export interface TrainEngineOptions extends LongRunningOptions {
   model?: string;
+  /** Stop training when a held-back validation part stops improving (default true; see ChatEngine.train). */
+  earlyStopping?: boolean;
   params?: object;
   seed?: number;
   numThreads?: number;
@@ -175,12 +178,26 @@ export class ChatEngine {
     this.ratingScale = rated > 0 ? { min: Math.min(1, Math.floor(min)), max: Math.max(5, Math.ceil(max)) } : undefined;
   }
 
-  /** Trains `model` (default DEFAULT_CANDIDATE_MODEL) on `train` and builds the engine around it. */
-  static async train(train: InteractionStore, options: TrainEngineOptions = {}): Promise<ChatEngine> {
+  /**
+   * Trains `model` (default DEFAULT_CANDIDATE_MODEL) and builds the engine around it. With early stopping
+   * (the default, for models that rank), each user's latest interaction (a seeded 10% of interactions
+   * when the data has no times) is held back from training to decide when to stop, as the harness does;
+   * the engine's history, profiles and signals still use all of `data`.
+   */
+  static async train(data: InteractionStore, options: TrainEngineOptions = {}): Promise<ChatEngine> {
     const name: ModelName = checkModelName(options.model ?? DEFAULT_CANDIDATE_MODEL, 'chat: --model');
     const model = createModel(name, (options.params ?? {}) as never);
-    await model.fit(train, { seed: options.seed, numThreads: options.numThreads, onProgress: options.onProgress, signal: options.signal });
-    return ChatEngine.fromStore(model, train);
+    let fitData: TrainingData = data;
+    let earlyStopping: EarlyStopping | undefined;
+    if ((options.earlyStopping ?? true) && model.rankingEarlyStopping) {
+      const seed = options.seed ?? DEFAULT_SPLIT_SEED;
+      const timed = data.timestamp.some((t) => Number.isFinite(t));
+      const holdout = timed ? leaveOneOut(data, { validation: false, seed }) : ratioSplit(data, { ratios: [0.9, 0.1], seed });
+      fitData = holdout.train;
+      earlyStopping = { data: holdout.test };
+    }
+    await model.fit(fitData, { seed: options.seed, numThreads: options.numThreads, earlyStopping, onProgress: options.onProgress, signal: options.signal });
+    return ChatEngine.fromStore(model, data);
   }
 
   /** An engine over a model fitted on `train` (a dataset or a split of it). */

@@ -180,6 +180,25 @@ function rerankJson(r: Awaited<ReturnType<ChatEngine['rerank']>>): object {
   };
 }
 
+/**
+ * Streaming on a terminal: the answer is JSON meant for the parser, so instead of echoing it the status
+ * line counts what has arrived, live, and is cleared when the answer is complete.
+ */
+function streamStatus(stream: NodeJS.WriteStream, model: string): { onToken: (t: string) => void; done: () => void } {
+  let chars = 0;
+  let pieces = 0;
+  return {
+    onToken(t: string) {
+      chars += t.length;
+      pieces++;
+      stream.write(`\r\x1b[2m${model} is answering: ${pieces} chunks, ${chars} characters\x1b[0m\x1b[K`);
+    },
+    done() {
+      if (pieces > 0) stream.write('\r\x1b[K');
+    },
+  };
+}
+
 function itemLines(items: readonly Pick<RankedItem, 'title' | 'explanation' | 'source'>[]): string {
   return items.map((i, n) => `${String(n + 1).padStart(2)}. ${i.title}${i.source === 'base' ? '' : ' *'}\n      ${i.explanation}`).join('\n');
 }
@@ -193,17 +212,17 @@ async function runRerank(o: ChatCliOptions): Promise<void> {
   const client = clientFromCli(o);
   const engine = await engineFromCli(o, signal, Boolean(o.json), o.user);
   const userIdx = engine.userIndex(o.user);
-  const streaming = o.stream && !o.json && process.stderr.isTTY;
+  const status = client && o.stream && !o.json && process.stderr.isTTY ? streamStatus(process.stderr, client.model) : undefined;
   const result = await engine.rerank(userIdx, {
     k: integer(o.k, '--k', 1),
     candidates: integer(o.candidates, '--candidates', 1),
     profileTokens: integer(o.profileTokens, '--profile-tokens', 1),
     client,
     stream: o.stream,
-    onToken: streaming ? (t) => process.stderr.write(`\x1b[2m${t}\x1b[0m`) : undefined,
+    onToken: status?.onToken,
     signal,
   });
-  if (streaming && result.answer) process.stderr.write('\n');
+  status?.done();
   if (o.json) {
     process.stdout.write(`${JSON.stringify(rerankJson(result))}\n`);
     return;
@@ -266,20 +285,13 @@ async function runInteractive(o: ChatCliOptions): Promise<void> {
     else {
       turn = new AbortController();
       try {
-        const streaming = Boolean(client) && o.stream && out.isTTY;
-        if (streaming) out.write('\x1b[2m');
-        const r = await session.turn(text === '/reset' ? 'reset' : text, {
-          stream: o.stream,
-          onToken: streaming ? (t) => out.write(t) : undefined,
-          signal: turn.signal,
-        });
-        if (streaming) out.write('\x1b[0m\n');
+        const status = client && o.stream && out.isTTY ? streamStatus(out, client.model) : undefined;
+        const r = await session.turn(text === '/reset' ? 'reset' : text, { stream: o.stream, onToken: status?.onToken, signal: turn.signal }).finally(() => status?.done());
         if (r.understood.length > 0) out.write(`(understood: ${r.understood.join('; ')})\n`);
         out.write(`semrec> ${r.reply}\n${itemLines(r.items)}\n`);
         if (r.fallback && client) out.write(`(fallback to the base ranking: ${r.fallbackReason})\n`);
         if (client && !r.fallback) out.write(`(${guardLine(r.guard)}${r.usage ? `; ${r.usage.totalTokens} tokens` : ''})\n`);
       } catch (error) {
-        if (out.isTTY) out.write('\x1b[0m');
         if (isSemrecError(error, 'ERR_ABORTED')) out.write('(turn cancelled; nothing was saved)\n');
         else if (isSemrecError(error)) out.write(`semrec: ${error.message} [${error.code}]\n`);
         else throw error;
