@@ -10,7 +10,7 @@ import path from 'node:path';
 
 import type { ChatEngine } from '../../ts/chat/engine';
 import { checkFinetuneFile } from '../../ts/chat/finetune';
-import { runCli } from '../helpers/cli';
+import { runCli, writeMl100kLike } from '../helpers/cli';
 import { OpenAiTestServer, promptCandidates, reverseRanker } from '../helpers/openai-server';
 import { useTempDirs } from '../helpers/tempdir';
 import { RERANK_CASES, type CaseResult } from './cases';
@@ -69,6 +69,22 @@ describe('semrec chat (command line)', function () {
     assert.equal(result.fallback, true);
     assert.equal(result.items.length, 3);
     assert.equal(result.usage, null);
+  });
+
+  it('rerank takes candidates from a saved model (--model-dir) with its dataset, and refuses another dataset', async () => {
+    const dir = path.join(tempDir(), 'model');
+    await engine.model.save(dir);
+    const { code, stdout, stderr } = await runCli(['chat', 'rerank', '--format', 'ml-100k', '--path', data, '--model-dir', dir, '--user', '2', '--k', '3', '--json']);
+    assert.equal(code, 0, stderr);
+    const result = JSON.parse(stdout);
+    assert.equal(result.model, 'bpr');
+    const top = await engine.rerank(engine.userIndex('2'), { k: 3 });
+    assert.deepEqual(result.items.map((i: { id: string }) => i.id), top.items.map((i) => i.id), 'the saved model ranks as the one in memory');
+    const other = tempDir();
+    writeMl100kLike(other);
+    const r = await runCli(['chat', 'rerank', '--format', 'ml-100k', '--path', other, '--model-dir', dir, '--user', '2']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--model-dir .* holds a model of 30 users x 40 items; the dataset has 40 x 30/);
   });
 
   it('refuses an unknown user, an endpoint without a model name and a bad URL, naming them', async () => {

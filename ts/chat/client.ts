@@ -146,6 +146,12 @@ export class LlmClient {
       max_tokens: this.config.maxTokens ?? DEFAULT_MAX_TOKENS,
       ...(this.config.jsonMode ? { response_format: { type: 'json_object' as const } } : {}),
     };
+    // One request's own controller, tied to the caller's signal for this call only: the openai package
+    // leaves its listener on the signal it is given, and an evaluation sends hundreds of requests.
+    const controller = new AbortController();
+    const forward = () => controller.abort(options.signal?.reason);
+    if (options.signal?.aborted) forward();
+    options.signal?.addEventListener('abort', forward, { once: true });
     try {
       let text = '';
       let usage: OpenAI.CompletionUsage | undefined;
@@ -154,7 +160,7 @@ export class LlmClient {
       if (options.stream) {
         const stream = await this.openai.chat.completions.create(
           { ...body, stream: true, stream_options: { include_usage: true } },
-          { signal: options.signal },
+          { signal: controller.signal },
         );
         for await (const chunk of stream) {
           model ??= chunk.model;
@@ -169,7 +175,7 @@ export class LlmClient {
           }
         }
       } else {
-        const completion = await this.openai.chat.completions.create(body, { signal: options.signal });
+        const completion = await this.openai.chat.completions.create(body, { signal: controller.signal });
         const choice = completion.choices?.[0];
         text = choice?.message?.content ?? '';
         usage = completion.usage;
@@ -188,6 +194,8 @@ export class LlmClient {
     } catch (error) {
       if (options.signal?.aborted) throw new SemrecError('the LLM request was aborted', 'ERR_ABORTED', { cause: error });
       throw llmError(error, this.endpoint);
+    } finally {
+      options.signal?.removeEventListener('abort', forward);
     }
   }
 
