@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { isSemrecError } from '../errors';
+import { registerChat } from './commands/chat';
 import { registerData } from './commands/data';
 import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
@@ -21,7 +22,10 @@ export function buildProgram(): Command {
     .description('Semantic recommendation engine: LLM-Rec, Chat-REC and classic baselines on native CPU/CUDA kernels')
     .version(formatVersion(), '-V, --version', 'print the semrec version (and git commit when run from a checkout)')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Options after a command's name belong to that command (chat and its subcommands share names).
+    .enablePositionalOptions();
+  registerChat(program);
   registerData(program);
   registerDemo(program);
   registerDevice(program);
