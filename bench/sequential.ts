@@ -1,8 +1,8 @@
 /**
  * The sequential recommenders side by side with RecBole (bench/results/sequential-*.jsonl): semrec's sasrec and
  * bert4rec on MovieLens-100K under RecBole's sequential protocol (leave-one-out by time: last item test, the
- * one before validation; full ranking at K = 10), one JSON line per (model, seed) with the seconds of every
- * training epoch and the test metrics under both candidate sets: every item ranked (`all`, what RecBole's
+ * one before validation; full ranking at K = 10), one JSON line per (model, seed) with the wall and CPU seconds
+ * of every training epoch and the test metrics under both candidate sets: every item ranked (`all`, what RecBole's
  * full ranking of sequential models does) and the user's training and validation items left out (`unseen`,
  * semrec's default).
  *
@@ -55,11 +55,19 @@ async function main(): Promise<void> {
     for (const name of models) {
       const params = { ...(epochs ? { epochs: Number(epochs) } : {}), ...(sets[name] ?? {}) };
       const model = createModel(name, params as never);
+      // CPU seconds (user + system, all threads) per epoch: on a shared machine they say more than wall time.
+      const cpuSeconds: number[] = [];
+      let cpuMark = process.cpuUsage();
       const report = await model.fit(split.train, {
         seed,
         numThreads: threads,
         earlyStopping: stopping ? { data: split.validation!, metric: stopping, patience: 10 } : undefined,
-        onProgress: (e) => process.stderr.write(`\r${name} seed ${seed}: epoch ${e.done}/${e.total}   `),
+        onProgress: (e) => {
+          const used = process.cpuUsage(cpuMark);
+          cpuMark = process.cpuUsage();
+          cpuSeconds.push(Number(((used.user + used.system) / 1e6).toFixed(3)));
+          process.stderr.write(`\r${name} seed ${seed}: epoch ${e.done}/${e.total}   `);
+        },
       });
       process.stderr.write('\n');
       const metrics: Record<string, Record<string, number>> = {};
@@ -81,6 +89,8 @@ async function main(): Promise<void> {
         epochs: report.epochs.length,
         bestEpoch: report.bestEpoch,
         secondsPerEpoch: report.epochs.map((e) => Number(e.seconds.toFixed(3))),
+        // Includes each epoch's validation pass when early stopping evaluates.
+        cpuSecondsPerEpoch: cpuSeconds,
         trainLoss: report.epochs.map((e) => Number(e.loss.toFixed(5))),
         validation: report.epochs.map((e) => e.validation),
         metrics,

@@ -117,6 +117,10 @@ export type { TrainingData } from './models/data';
 export { isRatingPredictor } from './models/mf';
 export type { RatingPredictor } from './models/mf';
 export { MODEL_FORMAT, MODEL_FORMAT_VERSION } from './models/persist';
+// Sequential models (sasrec, bert4rec): each user's ordered history, and the transformer's native ops.
+export { SequentialRecommender, userSequences } from './models/sequential';
+export { transformerLayout, transformerOps } from './models/transformer';
+export type { Segments, TransformerConfig as SequentialTransformerConfig, TransformerLayout } from './models/transformer';
 
 // Evaluation: protocols, the harness, statistics, reports.
 export { DEFAULT_KS, PROTOCOLS, runExperiment, splitByProtocol } from './eval/harness';

@@ -151,54 +151,62 @@ struct Packed {
 };
 
 // Activations of one slice (capacity `cap` tokens), kept from the forward pass for the backward pass.
+// Every layer reads all of the slice's tokens as keys and values; its query rows ("rows" below) are all tokens
+// except in the last layer, which computes only the rows whose final representation is needed (the targets
+// in training, each segment's last token in inference): nothing else of the last layer reaches the loss.
 struct Workspace {
-  int64_t cap = 0, H = 0, I = 0, heads = 0, maxLen = 0, layers = 0;
-  std::vector<float> embSum, embStats, embOut;  // e, LN stats, LN(e) before dropout
+  int64_t cap = 0;
+  std::vector<float> embSum, embStats;  // e and its LN stats
   struct LayerActs {
-    std::vector<float> hin, q, k, v, probs, ctx, r1, st1, a, f1, g, r2, st2, out;
+    std::vector<float> hin;                 // layer input, all tokens
+    std::vector<float> k, v;                // all tokens
+    std::vector<float> xq, q, probs, ctx, r1, st1, a, f1, g, r2, st2, out;  // query rows
   };
   std::vector<LayerActs> L;
-  std::vector<float> headPre, headAct, headStats, z;  // BERT4Rec's output head; z = final representation
+  std::vector<float> headPre, headAct, headStats, z;  // query rows of the last layer
+  std::vector<int32_t> tokenSegStart, tokenSegLen;      // per local token: its segment's first local token, length
+  std::vector<int32_t> lastRows;                        // local tokens of the last layer's query rows
+  int64_t numLast = 0;
   // Backward scratch.
-  std::vector<float> dh, dr, da, dtmp, dinner, dq, dk, dv, dctx, scoreRow, dScoreRow;
-  // Targets of the slice and their score rows.
-  std::vector<int32_t> targetTok;
-  std::vector<float> zt, dzt, logits;
+  std::vector<float> dh, dr, da, dx, dinner, dq, dk, dv, dctx, dScoreRow;
+  std::vector<float> logits;
 
   void reserve(const TransformerConfig& c, int64_t tokens) {
     if (tokens <= cap) return;
-    cap = tokens, H = c.hidden, I = c.inner, heads = c.heads, maxLen = c.maxLength, layers = c.layers;
-    embSum.resize(cap * H), embStats.resize(cap * 2), embOut.resize(cap * H);
-    L.resize(layers);
+    cap = tokens;
+    const int64_t H = c.hidden, I = c.inner;
+    embSum.resize(cap * H), embStats.resize(cap * 2);
+    L.resize(c.layers);
     for (auto& a : L) {
-      for (auto* v : {&a.hin, &a.q, &a.k, &a.v, &a.ctx, &a.r1, &a.a, &a.r2, &a.out}) v->resize(cap * H);
-      a.probs.resize(cap * heads * maxLen);
+      for (auto* v : {&a.hin, &a.k, &a.v, &a.xq, &a.q, &a.ctx, &a.r1, &a.a, &a.r2, &a.out}) v->resize(cap * H);
+      a.probs.resize(cap * c.heads * c.maxLength);
       a.st1.resize(cap * 2), a.st2.resize(cap * 2);
       a.f1.resize(cap * I), a.g.resize(cap * I);
     }
     if (c.outputHead) headPre.resize(cap * H), headAct.resize(cap * H), headStats.resize(cap * 2);
     z.resize(cap * H);
-    for (auto* v : {&dh, &dr, &da, &dtmp, &dq, &dk, &dv, &dctx}) v->resize(cap * H);
+    tokenSegStart.resize(cap), tokenSegLen.resize(cap);
+    lastRows.reserve(cap);
+    for (auto* v : {&dh, &dr, &da, &dx, &dq, &dk, &dv, &dctx}) v->resize(cap * H);
     dinner.resize(cap * I);
-    scoreRow.resize(maxLen), dScoreRow.resize(maxLen);
-    targetTok.reserve(cap);
-    zt.resize(cap * H), dzt.resize(cap * H);
+    dScoreRow.resize(c.maxLength);
     logits.resize(kLogitRows * c.numItems);
   }
 };
 
-// Adds the bias row b to every row of y (rows x dim).
+// Sets every row of y (rows x dim) to b.
 void setRows(float* y, const float* b, int64_t rows, int64_t dim) {
   for (int64_t r = 0; r < rows; ++r) std::copy(b, b + dim, y + r * dim);
 }
 
-// Applies dropout in place to rows of x, row r belonging to absolute token t0 + r.
-void dropoutRows(float* x, int64_t rows, int64_t dim, int64_t t0, uint64_t seed, uint32_t site, float p) {
+// Applies dropout in place to rows of x; row r is absolute token t0 + (rowTok ? rowTok[r] : r).
+void dropoutRows(float* x, int64_t rows, int64_t dim, int64_t t0, const int32_t* rowTok, uint64_t seed, uint32_t site,
+                 float p) {
   if (p <= 0) return;
   const uint32_t thr = dropoutThreshold(p);
   const float scale = dropoutScale(thr);
   for (int64_t r = 0; r < rows; ++r) {
-    const uint64_t base = dropoutBase(seed, site, t0 + r);
+    const uint64_t base = dropoutBase(seed, site, t0 + (rowTok ? rowTok[r] : r));
     float* xr = x + r * dim;
     for (int64_t j = 0; j < dim; ++j) xr[j] *= dropoutFactor(base, j, thr, scale);
   }
@@ -211,110 +219,130 @@ struct Model {
   const Packed& packed;
 };
 
-// Forward pass of one slice (tokens [sl.t0, sl.t1)); with training, dropout is drawn from seed.
+// Query rows of layer k: all n tokens, or (last layer) w.numLast rows listed in w.lastRows.
+struct Rows {
+  int64_t m;
+  const int32_t* idx;  // null: identity
+  int32_t at(int64_t i) const { return idx ? idx[i] : static_cast<int32_t>(i); }
+};
+Rows rowsOf(const TransformerConfig& c, const Workspace& w, int64_t k, int64_t n) {
+  if (k == c.layers - 1) return {w.numLast, w.lastRows.data()};
+  return {n, nullptr};
+}
+
+// Forward pass of one slice (tokens [sl.t0, sl.t1)); the last layer computes the rows in w.lastRows (set by
+// the caller). With training, dropout is drawn from seed. z holds the final representation of those rows.
 void forwardSlice(const Model& m, const SegmentBatch& b, const Slice& sl, bool training, uint64_t seed, Workspace& w) {
   const TransformerConfig& c = m.c;
   const TransformerLayout& L = m.L;
   const float* P = m.P;
   const int64_t n = sl.t1 - sl.t0, H = c.hidden, I = c.inner, d = H / c.heads;
   const float hp = training ? c.hiddenDropout : 0.0f, ap = training ? c.attnDropout : 0.0f;
-  // Embedding: token + position, LayerNorm, dropout.
   for (int64_t s = sl.s0; s < sl.s1; ++s)
     for (int64_t t = b.offsets[s]; t < b.offsets[s + 1]; ++t) {
+      w.tokenSegStart[t - sl.t0] = static_cast<int32_t>(b.offsets[s] - sl.t0);
+      w.tokenSegLen[t - sl.t0] = static_cast<int32_t>(b.offsets[s + 1] - b.offsets[s]);
       const float* te = P + L.tokenEmb + static_cast<int64_t>(b.tokens[t]) * H;
       const float* pe = P + L.posEmb + (t - b.offsets[s]) * H;
       float* e = w.embSum.data() + (t - sl.t0) * H;
       for (int64_t j = 0; j < H; ++j) e[j] = te[j] + pe[j];
     }
-  math::layerNormForward(w.embSum.data(), P + L.embLnG, P + L.embLnB, w.embOut.data(), w.embStats.data(), n, H,
+  math::layerNormForward(w.embSum.data(), P + L.embLnG, P + L.embLnB, w.L[0].hin.data(), w.embStats.data(), n, H,
                          c.layerNormEps);
-  const float* h = w.embOut.data();
-  float* first = c.layers > 0 ? w.L[0].hin.data() : w.z.data();
-  std::copy(h, h + n * H, first);
-  dropoutRows(first, n, H, sl.t0, seed, dropoutSite(0, kSiteEmbedding), hp);
+  dropoutRows(w.L[0].hin.data(), n, H, sl.t0, nullptr, seed, dropoutSite(0, kSiteEmbedding), hp);
   const float invSqrtD = 1.0f / std::sqrt(static_cast<float>(d));
   const uint32_t athr = dropoutThreshold(ap);
   const float ascale = dropoutScale(athr);
   for (int64_t k = 0; k < c.layers; ++k) {
     auto& a = w.L[k];
     const auto& y = L.layers[k];
+    const Rows rows = rowsOf(c, w, k, n);
+    const int64_t mq = rows.m;
     const float* x = a.hin.data();
-    setRows(a.q.data(), P + y.bq, n, H);
-    gemm(false, n, H, H, x, H, P + y.wq, H, a.q.data(), H, true);
+    const float* xq = x;
+    if (rows.idx) {
+      for (int64_t i = 0; i < mq; ++i) std::copy_n(x + rows.idx[i] * H, H, a.xq.data() + i * H);
+      xq = a.xq.data();
+    }
+    setRows(a.q.data(), P + y.bq, mq, H);
+    gemm(false, mq, H, H, xq, H, P + y.wq, H, a.q.data(), H, true);
     setRows(a.k.data(), P + y.bk, n, H);
     gemm(false, n, H, H, x, H, P + y.wk, H, a.k.data(), H, true);
     setRows(a.v.data(), P + y.bv, n, H);
     gemm(false, n, H, H, x, H, P + y.wv, H, a.v.data(), H, true);
-    // Attention per segment and head.
-    std::fill(a.ctx.begin(), a.ctx.begin() + n * H, 0.0f);
-    for (int64_t s = sl.s0; s < sl.s1; ++s) {
-      const int64_t o = b.offsets[s] - sl.t0, T = b.offsets[s + 1] - b.offsets[s];
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t jmax = c.causal ? t + 1 : T;
-        const uint64_t base = ap > 0 ? dropoutBase(seed, dropoutSite(k, kSiteAttnProbs), sl.t0 + o + t) : 0;
-        for (int64_t hd = 0; hd < c.heads; ++hd) {
-          const float* qt = a.q.data() + (o + t) * H + hd * d;
-          float* p = a.probs.data() + ((o + t) * c.heads + hd) * c.maxLength;
-          float mx = -INFINITY;
-          for (int64_t j = 0; j < jmax; ++j) {
-            p[j] = train::dot(qt, a.k.data() + (o + j) * H + hd * d, d) * invSqrtD;
-            mx = std::max(mx, p[j]);
-          }
-          for (int64_t j = 0; j < jmax; ++j) p[j] -= mx;
-          math::expInPlace(p, jmax);
-          float sum = 0;
-          for (int64_t j = 0; j < jmax; ++j) sum += p[j];
-          const float inv = 1.0f / sum;
-          float* ct = a.ctx.data() + (o + t) * H + hd * d;
-          for (int64_t j = 0; j < jmax; ++j) {
-            p[j] *= inv;
-            const float pj = ap > 0 ? p[j] * dropoutFactor(base, hd * c.maxLength + j, athr, ascale) : p[j];
-            if (pj != 0.0f) train::axpy(pj, a.v.data() + (o + j) * H + hd * d, ct, d);
-          }
+    // Attention of every query row over its segment (causal: up to itself).
+    std::fill_n(a.ctx.data(), mq * H, 0.0f);
+    for (int64_t i = 0; i < mq; ++i) {
+      const int64_t t = rows.at(i), start = w.tokenSegStart[t];
+      const int64_t jmax = c.causal ? t - start + 1 : w.tokenSegLen[t];
+      const uint64_t base = ap > 0 ? dropoutBase(seed, dropoutSite(k, kSiteAttnProbs), sl.t0 + t) : 0;
+      for (int64_t hd = 0; hd < c.heads; ++hd) {
+        const float* qt = a.q.data() + i * H + hd * d;
+        float* p = a.probs.data() + (i * c.heads + hd) * c.maxLength;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < jmax; ++j) {
+          p[j] = train::dot(qt, a.k.data() + (start + j) * H + hd * d, d) * invSqrtD;
+          mx = std::max(mx, p[j]);
+        }
+        for (int64_t j = 0; j < jmax; ++j) p[j] -= mx;
+        math::expInPlace(p, jmax);
+        float sum = 0;
+        for (int64_t j = 0; j < jmax; ++j) sum += p[j];
+        const float inv = 1.0f / sum;
+        float* ct = a.ctx.data() + i * H + hd * d;
+        for (int64_t j = 0; j < jmax; ++j) {
+          p[j] *= inv;
+          const float pj = ap > 0 ? p[j] * dropoutFactor(base, hd * c.maxLength + j, athr, ascale) : p[j];
+          if (pj != 0.0f) train::axpy(pj, a.v.data() + (start + j) * H + hd * d, ct, d);
         }
       }
     }
     // Output projection, dropout, residual, LayerNorm.
-    setRows(a.r1.data(), P + y.bo, n, H);
-    gemm(false, n, H, H, a.ctx.data(), H, P + y.wo, H, a.r1.data(), H, true);
-    dropoutRows(a.r1.data(), n, H, sl.t0, seed, dropoutSite(k, kSiteAttnOut), hp);
-    for (int64_t i = 0; i < n * H; ++i) a.r1[i] += x[i];
-    math::layerNormForward(a.r1.data(), P + y.ln1g, P + y.ln1b, a.a.data(), a.st1.data(), n, H, c.layerNormEps);
+    setRows(a.r1.data(), P + y.bo, mq, H);
+    gemm(false, mq, H, H, a.ctx.data(), H, P + y.wo, H, a.r1.data(), H, true);
+    dropoutRows(a.r1.data(), mq, H, sl.t0, rows.idx, seed, dropoutSite(k, kSiteAttnOut), hp);
+    for (int64_t i = 0; i < mq * H; ++i) a.r1[i] += xq[i];
+    math::layerNormForward(a.r1.data(), P + y.ln1g, P + y.ln1b, a.a.data(), a.st1.data(), mq, H, c.layerNormEps);
     // Feed-forward: GELU(a W1 + b1) W2 + b2, dropout, residual, LayerNorm.
-    setRows(a.f1.data(), P + y.b1, n, I);
-    gemm(false, n, I, H, a.a.data(), H, P + y.w1, I, a.f1.data(), I, true);
-    math::geluForward(a.f1.data(), a.g.data(), n * I);
-    setRows(a.r2.data(), P + y.b2, n, H);
-    gemm(false, n, H, I, a.g.data(), I, P + y.w2, H, a.r2.data(), H, true);
-    dropoutRows(a.r2.data(), n, H, sl.t0, seed, dropoutSite(k, kSiteFfnOut), hp);
-    for (int64_t i = 0; i < n * H; ++i) a.r2[i] += a.a[i];
-    float* out = k + 1 < c.layers ? w.L[k + 1].hin.data() : w.L[k].out.data();
-    math::layerNormForward(a.r2.data(), P + y.ln2g, P + y.ln2b, out, a.st2.data(), n, H, c.layerNormEps);
+    setRows(a.f1.data(), P + y.b1, mq, I);
+    gemm(false, mq, I, H, a.a.data(), H, P + y.w1, I, a.f1.data(), I, true);
+    math::geluForward(a.f1.data(), a.g.data(), mq * I);
+    setRows(a.r2.data(), P + y.b2, mq, H);
+    gemm(false, mq, H, I, a.g.data(), I, P + y.w2, H, a.r2.data(), H, true);
+    dropoutRows(a.r2.data(), mq, H, sl.t0, rows.idx, seed, dropoutSite(k, kSiteFfnOut), hp);
+    for (int64_t i = 0; i < mq * H; ++i) a.r2[i] += a.a[i];
+    float* out = k + 1 < c.layers ? w.L[k + 1].hin.data() : a.out.data();
+    math::layerNormForward(a.r2.data(), P + y.ln2g, P + y.ln2b, out, a.st2.data(), mq, H, c.layerNormEps);
   }
-  const float* last = c.layers > 0 ? w.L[c.layers - 1].out.data() : w.z.data();
+  const int64_t mz = w.numLast;
+  const float* last = w.L[c.layers - 1].out.data();
   if (c.outputHead) {
-    setRows(w.headPre.data(), P + L.bh, n, H);
-    gemm(false, n, H, H, last, H, P + L.wh, H, w.headPre.data(), H, true);
-    math::geluForward(w.headPre.data(), w.headAct.data(), n * H);
-    math::layerNormForward(w.headAct.data(), P + L.lnhG, P + L.lnhB, w.z.data(), w.headStats.data(), n, H,
+    setRows(w.headPre.data(), P + L.bh, mz, H);
+    gemm(false, mz, H, H, last, H, P + L.wh, H, w.headPre.data(), H, true);
+    math::geluForward(w.headPre.data(), w.headAct.data(), mz * H);
+    math::layerNormForward(w.headAct.data(), P + L.lnhG, P + L.lnhB, w.z.data(), w.headStats.data(), mz, H,
                            c.layerNormEps);
-  } else if (last != w.z.data()) {
-    std::copy(last, last + n * H, w.z.data());
+  } else {
+    std::copy(last, last + mz * H, w.z.data());
   }
 }
 
-// Loss of the slice's targets and dz (into w.dh, zero elsewhere), scaled by `scale` (1 / batch targets);
-// adds the output layer's gradient (tied item embeddings, output bias) into G.
+// The slice's target tokens become the last layer's query rows.
+void selectTargets(const SegmentBatch& b, const Slice& sl, Workspace& w) {
+  w.lastRows.clear();
+  for (int64_t t = sl.t0; t < sl.t1; ++t)
+    if (b.targets[t] >= 0) w.lastRows.push_back(static_cast<int32_t>(t - sl.t0));
+  w.numLast = static_cast<int64_t>(w.lastRows.size());
+}
+
+// Loss of the slice's targets (rows of z, in w.lastRows order) and dz (into w.dh, one row per target), scaled
+// by `scale` (1 / batch targets); adds the output layer's gradient (tied item embeddings, output bias) into G.
 double lossSlice(const Model& m, const SegmentBatch& b, const Slice& sl, float scale, Workspace& w, float* G) {
   const TransformerConfig& c = m.c;
   const TransformerLayout& L = m.L;
   const float* P = m.P;
-  const int64_t H = c.hidden, n = sl.t1 - sl.t0, N = c.numItems;
-  std::fill(w.dh.begin(), w.dh.begin() + n * H, 0.0f);
-  w.targetTok.clear();
-  for (int64_t t = sl.t0; t < sl.t1; ++t)
-    if (b.targets[t] >= 0) w.targetTok.push_back(static_cast<int32_t>(t - sl.t0));
-  const int64_t nt = static_cast<int64_t>(w.targetTok.size());
+  const int64_t H = c.hidden, N = c.numItems, nt = w.numLast;
+  std::fill_n(w.dh.data(), nt * H, 0.0f);
   if (nt == 0) return 0.0;
   const float* E = P + L.tokenEmb;
   const float* bias = c.outputHead ? P + L.outBias : nullptr;
@@ -323,9 +351,9 @@ double lossSlice(const Model& m, const SegmentBatch& b, const Slice& sl, float s
   double loss = 0;
   if (b.negatives) {  // bce: the target against one sampled negative
     for (int64_t r = 0; r < nt; ++r) {
-      const int64_t local = w.targetTok[r], t = sl.t0 + local;
-      const float* z = w.z.data() + local * H;
-      float* dz = w.dh.data() + local * H;
+      const int64_t t = sl.t0 + w.lastRows[r];
+      const float* z = w.z.data() + r * H;
+      float* dz = w.dh.data() + r * H;
       const int32_t pos = b.targets[t], neg = b.negatives[t];
       const float sp = train::dot(z, E + pos * H, H) + (bias ? bias[pos] : 0.0f);
       const float sn = train::dot(z, E + neg * H, H) + (bias ? bias[neg] : 0.0f);
@@ -340,16 +368,14 @@ double lossSlice(const Model& m, const SegmentBatch& b, const Slice& sl, float s
     return loss;
   }
   // ce: full softmax over the items, kLogitRows targets at a time.
-  for (int64_t r = 0; r < nt; ++r) std::copy_n(w.z.data() + w.targetTok[r] * H, H, w.zt.data() + r * H);
   for (int64_t r0 = 0; r0 < nt; r0 += kLogitRows) {
     const int64_t rows = std::min(kLogitRows, nt - r0);
     float* lg = w.logits.data();
-    if (bias)
-      setRows(lg, bias, rows, N);
-    gemm(false, rows, N, H, w.zt.data() + r0 * H, H, m.packed.itemsT.data(), N, lg, N, bias != nullptr);
+    if (bias) setRows(lg, bias, rows, N);
+    gemm(false, rows, N, H, w.z.data() + r0 * H, H, m.packed.itemsT.data(), N, lg, N, bias != nullptr);
     for (int64_t r = 0; r < rows; ++r) {
       float* row = lg + r * N;
-      const int32_t target = b.targets[sl.t0 + w.targetTok[r0 + r]];
+      const int32_t target = b.targets[sl.t0 + w.lastRows[r0 + r]];
       const float targetLogit = row[target];
       float mx = -INFINITY;
       for (int64_t i = 0; i < N; ++i) mx = std::max(mx, row[i]);
@@ -363,15 +389,20 @@ double lossSlice(const Model& m, const SegmentBatch& b, const Slice& sl, float s
       row[target] -= scale;
     }
     // dZ = dlogits E;  dE += dlogits^T Z;  dBias += column sums.
-    gemm(false, rows, H, N, lg, N, E, H, w.dzt.data() + r0 * H, H, false);
-    gemm(true, N, H, rows, lg, N, w.zt.data() + r0 * H, H, dE, H, true);
+    gemm(false, rows, H, N, lg, N, E, H, w.dh.data() + r0 * H, H, false);
+    gemm(true, N, H, rows, lg, N, w.z.data() + r0 * H, H, dE, H, true);
     if (dBias) math::addColumnSums(lg, rows, N, dBias);
   }
-  for (int64_t r = 0; r < nt; ++r) std::copy_n(w.dzt.data() + r * H, H, w.dh.data() + w.targetTok[r] * H);
   return loss;
 }
 
-// Backward pass of one slice from dz (in w.dh); adds every parameter's gradient into G.
+// Multiplies rows of x by the dropout mask of (site); row r is token t0 + rows.at(r).
+void dropoutBackward(float* x, const Rows& rows, int64_t H, int64_t t0, uint64_t seed, uint32_t site, float p) {
+  dropoutRows(x, rows.m, H, t0, rows.idx, seed, site, p);  // the same mask and scale as the forward pass
+}
+
+// Backward pass of one slice from dz (in w.dh, one row per last-layer query row); adds every parameter's
+// gradient into G.
 void backwardSlice(const Model& m, const SegmentBatch& b, const Slice& sl, uint64_t seed, Workspace& w, float* G) {
   const TransformerConfig& c = m.c;
   const TransformerLayout& L = m.L;
@@ -379,98 +410,90 @@ void backwardSlice(const Model& m, const SegmentBatch& b, const Slice& sl, uint6
   const Packed& pk = m.packed;
   const int64_t n = sl.t1 - sl.t0, H = c.hidden, I = c.inner, d = H / c.heads;
   const float hp = c.hiddenDropout, ap = c.attnDropout;
-  float* dh = w.dh.data();  // gradient w.r.t. the current representation (n x H)
+  float* dh = w.dh.data();  // gradient w.r.t. the current layer's output rows
+  const int64_t mz = w.numLast;
   if (c.outputHead) {
-    const float* hL = w.L[c.layers - 1].out.data();
     math::layerNormBackward(w.headAct.data(), P + L.lnhG, w.headStats.data(), dh, w.dr.data(), G + L.lnhG, G + L.lnhB,
-                            n, H);
-    math::geluBackward(w.headPre.data(), w.dr.data(), n * H);
-    math::addColumnSums(w.dr.data(), n, H, G + L.bh);
-    gemm(true, H, H, n, hL, H, w.dr.data(), H, G + L.wh, H, true);
-    gemm(false, n, H, H, w.dr.data(), H, pk.whT.data(), H, dh, H, false);
+                            mz, H);
+    math::geluBackward(w.headPre.data(), w.dr.data(), mz * H);
+    math::addColumnSums(w.dr.data(), mz, H, G + L.bh);
+    gemm(true, H, H, mz, w.L[c.layers - 1].out.data(), H, w.dr.data(), H, G + L.wh, H, true);
+    gemm(false, mz, H, H, w.dr.data(), H, pk.whT.data(), H, dh, H, false);
   }
   const float invSqrtD = 1.0f / std::sqrt(static_cast<float>(d));
-  const uint32_t athr = dropoutThreshold(ap), hthr = dropoutThreshold(hp);
-  const float ascale = dropoutScale(athr), hscale = dropoutScale(hthr);
+  const uint32_t athr = dropoutThreshold(ap);
+  const float ascale = dropoutScale(athr);
   for (int64_t k = c.layers - 1; k >= 0; --k) {
     auto& a = w.L[k];
     const auto& y = L.layers[k];
+    const Rows rows = rowsOf(c, w, k, n);
+    const int64_t mq = rows.m;
+    const float* xq = rows.idx ? a.xq.data() : a.hin.data();
     // LayerNorm 2; the residual carries dr to a, the FFN branch gets dr through dropout.
-    math::layerNormBackward(a.r2.data(), P + y.ln2g, a.st2.data(), dh, w.dr.data(), G + y.ln2g, G + y.ln2b, n, H);
-    std::copy_n(w.dr.data(), n * H, w.da.data());
-    float* dG2 = w.dr.data();
-    if (hp > 0)
-      for (int64_t r = 0; r < n; ++r) {
-        const uint64_t base = dropoutBase(seed, dropoutSite(k, kSiteFfnOut), sl.t0 + r);
-        for (int64_t j = 0; j < H; ++j) dG2[r * H + j] *= dropoutFactor(base, j, hthr, hscale);
-      }
-    math::addColumnSums(dG2, n, H, G + y.b2);
-    gemm(true, I, H, n, a.g.data(), I, dG2, H, G + y.w2, H, true);
-    gemm(false, n, I, H, dG2, H, pk.w2T[k].data(), I, w.dinner.data(), I, false);
-    math::geluBackward(a.f1.data(), w.dinner.data(), n * I);
-    math::addColumnSums(w.dinner.data(), n, I, G + y.b1);
-    gemm(true, H, I, n, a.a.data(), H, w.dinner.data(), I, G + y.w1, I, true);
-    gemm(false, n, H, I, w.dinner.data(), I, pk.w1T[k].data(), H, w.da.data(), H, true);
-    // LayerNorm 1; the residual carries dr to the layer input, the attention branch through dropout.
-    math::layerNormBackward(a.r1.data(), P + y.ln1g, a.st1.data(), w.da.data(), w.dr.data(), G + y.ln1g, G + y.ln1b, n, H);
-    std::copy_n(w.dr.data(), n * H, dh);  // residual
-    float* dA = w.dr.data();
-    if (hp > 0)
-      for (int64_t r = 0; r < n; ++r) {
-        const uint64_t base = dropoutBase(seed, dropoutSite(k, kSiteAttnOut), sl.t0 + r);
-        for (int64_t j = 0; j < H; ++j) dA[r * H + j] *= dropoutFactor(base, j, hthr, hscale);
-      }
-    math::addColumnSums(dA, n, H, G + y.bo);
-    gemm(true, H, H, n, a.ctx.data(), H, dA, H, G + y.wo, H, true);
-    gemm(false, n, H, H, dA, H, pk.woT[k].data(), H, w.dctx.data(), H, false);
-    // Attention backward per segment and head.
-    std::fill_n(w.dq.data(), n * H, 0.0f);
+    math::layerNormBackward(a.r2.data(), P + y.ln2g, a.st2.data(), dh, w.dr.data(), G + y.ln2g, G + y.ln2b, mq, H);
+    std::copy_n(w.dr.data(), mq * H, w.da.data());
+    dropoutBackward(w.dr.data(), rows, H, sl.t0, seed, dropoutSite(k, kSiteFfnOut), hp);
+    math::addColumnSums(w.dr.data(), mq, H, G + y.b2);
+    gemm(true, I, H, mq, a.g.data(), I, w.dr.data(), H, G + y.w2, H, true);
+    gemm(false, mq, I, H, w.dr.data(), H, pk.w2T[k].data(), I, w.dinner.data(), I, false);
+    math::geluBackward(a.f1.data(), w.dinner.data(), mq * I);
+    math::addColumnSums(w.dinner.data(), mq, I, G + y.b1);
+    gemm(true, H, I, mq, a.a.data(), H, w.dinner.data(), I, G + y.w1, I, true);
+    gemm(false, mq, H, I, w.dinner.data(), I, pk.w1T[k].data(), H, w.da.data(), H, true);
+    // LayerNorm 1; the residual carries dr to the query rows' input, the attention branch through dropout.
+    math::layerNormBackward(a.r1.data(), P + y.ln1g, a.st1.data(), w.da.data(), w.dr.data(), G + y.ln1g, G + y.ln1b, mq, H);
+    std::copy_n(w.dr.data(), mq * H, w.dx.data());  // residual, per query row
+    dropoutBackward(w.dr.data(), rows, H, sl.t0, seed, dropoutSite(k, kSiteAttnOut), hp);
+    math::addColumnSums(w.dr.data(), mq, H, G + y.bo);
+    gemm(true, H, H, mq, a.ctx.data(), H, w.dr.data(), H, G + y.wo, H, true);
+    gemm(false, mq, H, H, w.dr.data(), H, pk.woT[k].data(), H, w.dctx.data(), H, false);
+    // Attention backward per query row and head.
+    std::fill_n(w.dq.data(), mq * H, 0.0f);
     std::fill_n(w.dk.data(), n * H, 0.0f);
     std::fill_n(w.dv.data(), n * H, 0.0f);
     float* dp = w.dScoreRow.data();
-    for (int64_t s = sl.s0; s < sl.s1; ++s) {
-      const int64_t o = b.offsets[s] - sl.t0, T = b.offsets[s + 1] - b.offsets[s];
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t jmax = c.causal ? t + 1 : T;
-        const uint64_t base = ap > 0 ? dropoutBase(seed, dropoutSite(k, kSiteAttnProbs), sl.t0 + o + t) : 0;
-        for (int64_t hd = 0; hd < c.heads; ++hd) {
-          const float* p = a.probs.data() + ((o + t) * c.heads + hd) * c.maxLength;
-          const float* dct = w.dctx.data() + (o + t) * H + hd * d;
-          float dot = 0;
-          for (int64_t j = 0; j < jmax; ++j) {
-            const float mask = ap > 0 ? dropoutFactor(base, hd * c.maxLength + j, athr, ascale) : 1.0f;
-            dp[j] = mask == 0.0f ? 0.0f : train::dot(dct, a.v.data() + (o + j) * H + hd * d, d) * mask;
-            if (mask != 0.0f) train::axpy(p[j] * mask, dct, w.dv.data() + (o + j) * H + hd * d, d);
-            dot += p[j] * dp[j];
-          }
-          const float* qt = a.q.data() + (o + t) * H + hd * d;
-          float* dqt = w.dq.data() + (o + t) * H + hd * d;
-          for (int64_t j = 0; j < jmax; ++j) {
-            const float ds = p[j] * (dp[j] - dot) * invSqrtD;
-            if (ds == 0.0f) continue;
-            train::axpy(ds, a.k.data() + (o + j) * H + hd * d, dqt, d);
-            train::axpy(ds, qt, w.dk.data() + (o + j) * H + hd * d, d);
-          }
+    for (int64_t i = 0; i < mq; ++i) {
+      const int64_t t = rows.at(i), start = w.tokenSegStart[t];
+      const int64_t jmax = c.causal ? t - start + 1 : w.tokenSegLen[t];
+      const uint64_t base = ap > 0 ? dropoutBase(seed, dropoutSite(k, kSiteAttnProbs), sl.t0 + t) : 0;
+      for (int64_t hd = 0; hd < c.heads; ++hd) {
+        const float* p = a.probs.data() + (i * c.heads + hd) * c.maxLength;
+        const float* dct = w.dctx.data() + i * H + hd * d;
+        float dot = 0;
+        for (int64_t j = 0; j < jmax; ++j) {
+          const float mask = ap > 0 ? dropoutFactor(base, hd * c.maxLength + j, athr, ascale) : 1.0f;
+          dp[j] = mask == 0.0f ? 0.0f : train::dot(dct, a.v.data() + (start + j) * H + hd * d, d) * mask;
+          if (mask != 0.0f) train::axpy(p[j] * mask, dct, w.dv.data() + (start + j) * H + hd * d, d);
+          dot += p[j] * dp[j];
+        }
+        const float* qt = a.q.data() + i * H + hd * d;
+        float* dqt = w.dq.data() + i * H + hd * d;
+        for (int64_t j = 0; j < jmax; ++j) {
+          const float ds = p[j] * (dp[j] - dot) * invSqrtD;
+          if (ds == 0.0f) continue;
+          train::axpy(ds, a.k.data() + (start + j) * H + hd * d, dqt, d);
+          train::axpy(ds, qt, w.dk.data() + (start + j) * H + hd * d, d);
         }
       }
     }
-    // Q, K, V projections.
-    const float* x = a.hin.data();
-    const float* dqkv[3] = {w.dq.data(), w.dk.data(), w.dv.data()};
-    const int64_t wOff[3] = {y.wq, y.wk, y.wv}, bOff[3] = {y.bq, y.bk, y.bv};
-    const std::vector<float>* wT[3] = {&pk.wqT[k], &pk.wkT[k], &pk.wvT[k]};
-    for (int q = 0; q < 3; ++q) {
-      math::addColumnSums(dqkv[q], n, H, G + bOff[q]);
-      gemm(true, H, H, n, x, H, dqkv[q], H, G + wOff[q], H, true);
-      gemm(false, n, H, H, dqkv[q], H, wT[q]->data(), H, dh, H, true);
+    // Projections: Q from the query rows, K and V from every token; then the layer input's gradient.
+    math::addColumnSums(w.dq.data(), mq, H, G + y.bq);
+    gemm(true, H, H, mq, xq, H, w.dq.data(), H, G + y.wq, H, true);
+    gemm(false, mq, H, H, w.dq.data(), H, pk.wqT[k].data(), H, w.dx.data(), H, true);
+    math::addColumnSums(w.dk.data(), n, H, G + y.bk);
+    gemm(true, H, H, n, a.hin.data(), H, w.dk.data(), H, G + y.wk, H, true);
+    math::addColumnSums(w.dv.data(), n, H, G + y.bv);
+    gemm(true, H, H, n, a.hin.data(), H, w.dv.data(), H, G + y.wv, H, true);
+    gemm(false, n, H, H, w.dk.data(), H, pk.wkT[k].data(), H, dh, H, false);
+    gemm(false, n, H, H, w.dv.data(), H, pk.wvT[k].data(), H, dh, H, true);
+    for (int64_t i = 0; i < mq; ++i) {
+      float* row = dh + rows.at(i) * H;
+      const float* add = w.dx.data() + i * H;
+      for (int64_t j = 0; j < H; ++j) row[j] += add[j];
     }
   }
   // Embedding dropout, LayerNorm, then the token and position rows.
-  if (hp > 0)
-    for (int64_t r = 0; r < n; ++r) {
-      const uint64_t base = dropoutBase(seed, dropoutSite(0, kSiteEmbedding), sl.t0 + r);
-      for (int64_t j = 0; j < H; ++j) dh[r * H + j] *= dropoutFactor(base, j, hthr, hscale);
-    }
+  dropoutRows(dh, n, H, sl.t0, nullptr, seed, dropoutSite(0, kSiteEmbedding), hp);
   math::layerNormBackward(w.embSum.data(), P + L.embLnG, w.embStats.data(), dh, w.dr.data(), G + L.embLnG, G + L.embLnB,
                           n, H);
   for (int64_t s = sl.s0; s < sl.s1; ++s)
@@ -517,6 +540,8 @@ struct Trainer {
         for (size_t si = lane; si < slices.size(); si += used) {
           const Slice& sl = slices[si];
           w.reserve(c, sl.t1 - sl.t0);
+          selectTargets(b, sl, w);
+          if (w.numLast == 0) continue;  // nothing of this slice reaches the loss
           forwardSlice(m, b, sl, true, seed, w);
           sliceLoss[si] = lossSlice(m, b, sl, scale, w, G);
           backwardSlice(m, b, sl, seed, w, G);
@@ -629,8 +654,11 @@ void transformerEncode(const TransformerConfig& c, const float* params, const in
     for (int64_t i = i0; i < i1; ++i) {
       const Slice& sl = slices[i];
       w.reserve(c, sl.t1 - sl.t0);
+      w.lastRows.clear();
+      for (int64_t s = sl.s0; s < sl.s1; ++s) w.lastRows.push_back(static_cast<int32_t>(offsets[s + 1] - 1 - sl.t0));
+      w.numLast = static_cast<int64_t>(w.lastRows.size());
       forwardSlice(m, b, sl, false, 0, w);
-      for (int64_t s = sl.s0; s < sl.s1; ++s) std::copy_n(w.z.data() + (offsets[s + 1] - 1 - sl.t0) * H, H, out + s * H);
+      for (int64_t s = sl.s0; s < sl.s1; ++s) std::copy_n(w.z.data() + (s - sl.s0) * H, H, out + s * H);
     }
   });
 }
