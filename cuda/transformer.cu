@@ -622,7 +622,8 @@ double transformerEpochCuda(const TransformerConfig& c, float* params, float* m,
   int64_t targetSum = 0, batchIndex = 0, s0 = 0;
   while (s0 < b.numSegments) {
     int64_t s1 = s0, targets = 0;
-    while (s1 < b.numSegments && targets < batchTargets) targets += countTargets(b, s1, s1 + 1), ++s1;
+    while (s1 < b.numSegments && (h.batchBySegments ? s1 - s0 < batchTargets : targets < batchTargets))
+      targets += countTargets(b, s1, s1 + 1), ++s1;
     const uint64_t batchSeed = mix64(seed + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(++batchIndex));
     if (targets > 0) {
       G.fill(0);

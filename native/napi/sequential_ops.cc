@@ -106,6 +106,7 @@ struct TransformerEpochJob {
     batch = parseSegments(args, true);
     hyper.adam.lr = static_cast<float>(args.real("lr", 0, 1e3));
     hyper.batchTargets = args.integer("batchTargets", 1, kMaxIndex);
+    hyper.batchBySegments = args.boolean("batchBySegments", false);
     hyper.clipNorm = static_cast<float>(args.real("clipNorm", 0, 1e30));
     hyper.weightDecay = static_cast<float>(args.real("weightDecay", 0, 1e3));
     seed = static_cast<uint64_t>(args.integer("seed", 0, kMaxSeed));

@@ -606,7 +606,7 @@ double transformerEpoch(const TransformerConfig& c, float* params, float* m, flo
   int64_t s0 = 0;
   while (s0 < b.numSegments) {
     int64_t s1 = s0, targets = 0;
-    while (s1 < b.numSegments && targets < batchTargets) {
+    while (s1 < b.numSegments && (h.batchBySegments ? s1 - s0 < batchTargets : targets < batchTargets)) {
       for (int64_t t = b.offsets[s1]; t < b.offsets[s1 + 1]; ++t) targets += b.targets[t] >= 0;
       ++s1;
     }

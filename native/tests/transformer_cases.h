@@ -141,6 +141,18 @@ inline void addCases(const RunCase& runCase) {
     require(last < 0.3 * first, "loss went from " + std::to_string(first) + " to " + std::to_string(last));
   });
 
+  runCase("cpu transformer epoch counts batches in segments with batchBySegments", false, [] {
+    Problem p = makeProblem(8, false, false, 0.0f, 25, 17, 8, 2, 1, 6);
+    const auto L = seq::TransformerLayout::make(p.config);
+    std::vector<float> m(L.total), v(L.total);
+    int64_t step = 0;
+    seq::TransformerHyper h;
+    h.batchTargets = 10;
+    h.batchBySegments = true;
+    seq::transformerEpoch(p.config, p.params.data(), m.data(), v.data(), &step, p.batch(), h, 1, ExecConfig{2});
+    require(step == 3, "25 segments in batches of 10 took " + std::to_string(step) + " Adam steps, not 3");
+  });
+
   // ---- CUDA twins against the CPU ----
   for (bool causal : {true, false})
     for (bool bce : {false, true}) {

@@ -32,6 +32,8 @@ export class Bert4RecModel extends SequentialRecommender<Bert4RecParams> {
   protected readonly causal = false;
   protected readonly outputHead = true;
   protected readonly extraTokens = 1;
+  /** RecBole's train_batch_size counts masked sequences, each with several masked targets. */
+  protected override readonly batchBySequences = true;
 
   protected get historyKeep(): number {
     return this.params.maxLength - 1;

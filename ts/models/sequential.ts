@@ -58,7 +58,7 @@ export function transformerParamsSchema(defaults: { hiddenDropout: number; attnD
     lr: learningRate().default(0.001).describe('Adam learning rate (RecBole learning_rate)'),
     batchSize: positiveInt(1 << 24)
       .default(2048)
-      .describe('training targets per Adam step (RecBole train_batch_size: 2048 sequences of one target each)'),
+      .describe('training sequences per Adam step (RecBole train_batch_size); for sasrec, next-item targets'),
     clipNorm: nonNegative().default(0).describe('clip the gradient global L2 norm to this (0: off, as RecBole)'),
     weightDecay: nonNegative().default(0).describe('L2 penalty added to the gradient (RecBole weight_decay)'),
   };
@@ -101,6 +101,8 @@ export abstract class SequentialRecommender<P extends TransformerParams> extends
   // ---- what each model defines ----
   protected abstract readonly causal: boolean;
   protected abstract readonly outputHead: boolean;
+  /** Whether batchSize counts training sequences (BERT4Rec: several masked targets each) rather than targets. */
+  protected readonly batchBySequences: boolean = false;
   /** Extra tokens after the items (BERT4Rec's mask). */
   protected abstract readonly extraTokens: number;
   /** The segments of one epoch, in training order. */
@@ -152,6 +154,7 @@ export abstract class SequentialRecommender<P extends TransformerParams> extends
       segments,
       lr: p.lr,
       batchTargets: p.batchSize,
+      batchBySegments: this.batchBySequences,
       clipNorm: p.clipNorm,
       weightDecay: p.weightDecay,
       seed,

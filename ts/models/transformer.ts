@@ -279,8 +279,10 @@ export interface TransformerEpochArgs extends OpCommon {
   step: number;
   segments: Segments;
   lr: number;
-  /** Targets per Adam step. */
+  /** Targets per Adam step (segments with batchBySegments). */
   batchTargets: number;
+  /** Count the batch in segments instead of targets. */
+  batchBySegments?: boolean;
   /** Clip the batch gradient's global L2 norm to this (0: off). */
   clipNorm: number;
   weightDecay: number;

@@ -67,7 +67,10 @@ void validateSegments(const TransformerConfig& c, const SegmentBatch& b, const c
 
 struct TransformerHyper {
   train::AdamConfig adam;     // RecBole: Adam, lr 1e-3, no weight decay
-  int64_t batchTargets = 2048;  // targets per Adam step (RecBole's train_batch_size counts sequences, one target each)
+  // Batch size of one Adam step: targets, or with batchBySegments segments (RecBole's train_batch_size counts
+  // sequences: one target each for SASRec, every masked position of each for BERT4Rec).
+  int64_t batchTargets = 2048;
+  bool batchBySegments = false;
   float clipNorm = 0;         // clip the batch gradient's global L2 norm to this (0: no clipping, RecBole's default)
   float weightDecay = 0;      // L2 penalty added to the gradient (torch Adam's weight_decay)
 };
@@ -78,7 +81,7 @@ double transformerGradient(const TransformerConfig& c, const float* params, cons
                            uint64_t dropoutSeed, float* grad, const ExecConfig& config);
 
 // One epoch: the segments in the order given, cut into batches of consecutive segments holding at least
-// batchTargets targets each; per batch the mean gradient (dropout seeded from seed and the batch), optional
+// batchTargets targets (or exactly batchTargets segments with batchBySegments, the last batch shorter); per batch the mean gradient (dropout seeded from seed and the batch), optional
 // clipping, then Adam with step = ++*step. params, m, v: layout.total floats. Returns the mean loss.
 double transformerEpoch(const TransformerConfig& c, float* params, float* m, float* v, int64_t* step,
                         const SegmentBatch& b, const TransformerHyper& h, uint64_t seed, const ExecConfig& config);
