@@ -40,7 +40,7 @@ const TRAINED: Partial<Record<ModelName, object>> = {
   lightfm: { epochs: 20, dim: 16 },
   // The planted fixture has no sequential order: the transformers learn the user's taste from the history.
   sasrec: { epochs: 30, hidden: 16, inner: 32, layers: 1, maxLength: 20, batchSize: 256, lr: 0.005, hiddenDropout: 0.1, attnDropout: 0.1 },
-  bert4rec: { epochs: 30, hidden: 16, inner: 32, layers: 1, maxLength: 20, batchSize: 128, lr: 0.01, hiddenDropout: 0.1, attnDropout: 0.1, maskRatio: 0.4 },
+  bert4rec: { epochs: 30, hidden: 32, inner: 64, layers: 1, maxLength: 20, batchSize: 64, lr: 0.01, hiddenDropout: 0.1, attnDropout: 0.1 },
 };
 
 /** Random (user, item) pairs rated 1..5 by planted biases and tastes plus noise; the last 20% held out. */
