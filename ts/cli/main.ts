@@ -12,6 +12,7 @@ import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
+import { registerExperiment } from './commands/experiment';
 import { registerRecommend } from './commands/recommend';
 import { registerTrain } from './commands/train';
 import { registerTune } from './commands/tune';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerDevice(program);
   registerEval(program);
   registerEmbed(program);
+  registerExperiment(program);
   registerTrain(program);
   registerRecommend(program);
   registerTune(program);
