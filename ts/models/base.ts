@@ -212,10 +212,13 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     const what = `${this.name}.recommend`;
     this.requireReady(what);
     const rows = checkUsers(users, this.numUsers, what);
-    checkInteger(k, `${what}: k`, 1, 2 ** 31 - 1);
+    // k means "up to k items": more than the catalogue holds is the whole ranking, so the width (returned
+    // as `k`) is clamped to numItems rather than sizing the result by the argument.
+    const width = Math.min(checkInteger(k, `${what}: k`, 1, 2 ** 31 - 1), this.numItems);
     const exclude = this.exclusions(rows, options, what);
-    const top = await this.topItems(rows, k, exclude, options);
-    return { indices: top.indices, scores: top.scores, k };
+    if (width === 0) return { indices: new Int32Array(0), scores: new Float32Array(0), k: 0 };
+    const top = await this.topItems(rows, width, exclude, options);
+    return { indices: top.indices, scores: top.scores, k: width };
   }
 
   /** Top-k of a block of users; dot-product models override this with the core's scoreTopK. */
