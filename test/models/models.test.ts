@@ -266,14 +266,20 @@ describe('models: saved files', () => {
     return dir;
   }
 
-  it('writes a versioned manifest with a checksum, and no staging files', async () => {
+  /** The stored weights file model.json names. */
+  const weightsFile = (dir: string) => path.join(dir, JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')).files['weights.bin'].path);
+
+  it('writes a versioned manifest listing every file with its size and SHA-256, itself checksummed, and no staging files', async () => {
     const dir = await saved();
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
     assert.equal(manifest.format, 'semrec-model');
-    assert.equal(manifest.version, 1);
+    assert.equal(manifest.version, 2);
     assert.equal(manifest.model, 'bpr');
-    assert.match(manifest.weights.sha256, /^[0-9a-f]{64}$/);
+    assert.match(manifest.files['weights.bin'].sha256, /^[0-9a-f]{64}$/);
+    assert.equal(manifest.files['weights.bin'].bytes, fs.statSync(weightsFile(dir)).size);
+    assert.match(manifest.manifestSha256, /^[0-9a-f]{64}$/);
     assert.deepEqual(fs.readdirSync(path.dirname(dir)), ['bpr']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['model.json', path.basename(weightsFile(dir))].sort());
   });
 
   it('replaces a saved model atomically', async () => {
@@ -283,6 +289,7 @@ describe('models: saved files', () => {
     await other.save(dir);
     assert.equal((await loadModel(dir)).name, 'pop');
     assert.deepEqual(fs.readdirSync(path.dirname(dir)), ['bpr']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['model.json', path.basename(weightsFile(dir))].sort(), 'the replaced model\'s files are removed');
   });
 
   it('refuses to overwrite a directory that is not a saved model', async () => {
@@ -296,7 +303,7 @@ describe('models: saved files', () => {
 
   it('detects damaged weights', async () => {
     const dir = await saved();
-    const file = path.join(dir, 'weights.bin');
+    const file = weightsFile(dir);
     const bytes = fs.readFileSync(file);
     bytes[bytes.length >> 1] ^= 0x40;
     fs.writeFileSync(file, bytes);
@@ -305,7 +312,7 @@ describe('models: saved files', () => {
 
   it('detects truncated weights and a damaged manifest', async () => {
     const dir = await saved();
-    const file = path.join(dir, 'weights.bin');
+    const file = weightsFile(dir);
     fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 100));
     await assert.rejects(loadModel(dir), expectCode('ERR_MODEL_CORRUPT'));
     fs.writeFileSync(path.join(dir, 'model.json'), '{ "format": "semrec-model", ');
@@ -316,9 +323,9 @@ describe('models: saved files', () => {
     const dir = await saved();
     const manifestPath = path.join(dir, 'model.json');
     const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
-    manifest.version = 2;
+    manifest.version = 1;
     fs.writeFileSync(manifestPath, JSON.stringify(manifest));
-    await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /version 2/.test((e as Error).message));
+    await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /earlier semrec in format version 1; this semrec reads version 2/.test((e as Error).message));
   });
 
   it('says when there is no model to load', async () => {

@@ -1,22 +1,46 @@
 /**
- * The on-disk format of a saved model: a directory with
- *   model.json   { format: 'semrec-model', version, model, params, meta, weights: { file, bytes, sha256 }, arrays }
- *   weights.bin  the typed arrays back to back (8-byte aligned), described by `arrays`
- * Written into a staging directory beside the target and renamed into place, so a reader sees the old
- * model or the new one, never a mix; the SHA-256 of weights.bin catches damaged or truncated files.
+ * The on-disk format of a saved model: a directory holding
+ *   model.json             { format, version, model, params, meta, arrays, files, manifestSha256 }
+ *   weights.<tag>.bin      the typed arrays back to back (8-byte aligned), laid out by `arrays`
+ *   <name>.<tag><ext>      any further file a model saves (SavedModel.files), by logical name
+ * `files` lists every data file with its size and SHA-256, and `manifestSha256` (the last field) is the
+ * SHA-256 of every byte of model.json before it: every byte that decides results is verified at load,
+ * whatever a model adds later. <tag> (ts/util/fs.ts ownerTag) names the host and process of the save.
+ *
+ * Commit protocol: a save writes its data files under fresh tagged names beside the current ones (each
+ * fsynced and read back), then model.json to a temporary, and renames that over model.json: that one
+ * rename is the commit point. Before it the old model.json and the old files it names are untouched;
+ * after it the new ones are complete on disk. So at every instant (kill -9, power loss) the directory
+ * holds the old model or the new one. After the commit, files no model.json names any more are removed
+ * when their writer is this process (and done) or a process of this host that no longer exists: never
+ * those of a save still running elsewhere, so concurrent saves to one directory are safe (the last
+ * commit wins) and a killed save's leftovers go at the next save.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-import { SemrecError } from '../errors';
+import { isSemrecError, SemrecError } from '../errors';
+import {
+  makeDir,
+  OWNER_TAG_PATTERN,
+  ownerTag,
+  syncDir,
+  tagOwner,
+  type WrittenFile,
+  writeError,
+  writeNewFileVerified,
+} from '../util/fs';
 
 export const MODEL_FORMAT = 'semrec-model';
-/** Bumped whenever the layout of model.json or weights.bin changes; other versions are refused. */
-export const MODEL_FORMAT_VERSION = 1;
+/** Bumped whenever the layout of model.json or its files changes; other versions are refused. */
+export const MODEL_FORMAT_VERSION = 2;
 const MANIFEST = 'model.json';
+/** Logical name of the arrays' file. */
 const WEIGHTS = 'weights.bin';
 const ALIGN = 8;
+/** Reads retried when a concurrent save replaced the model between reading model.json and its files. */
+const READ_ATTEMPTS = 4;
 
 export type SavedArray = Float32Array | Int32Array;
 export type MetaValue = number | string | boolean | number[] | string[];
@@ -27,6 +51,11 @@ export interface SavedModel {
   params: object;
   meta: Record<string, MetaValue>;
   arrays: Record<string, SavedArray>;
+  /**
+   * Further files saved with the model, by logical name (`ids.json`, `titles.txt`: letters, digits, `_`,
+   * `-` and one extension), written, checksummed and verified like the weights.
+   */
+  files?: Record<string, Uint8Array>;
 }
 
 interface ArrayEntry {
@@ -36,148 +65,302 @@ interface ArrayEntry {
   offset: number;
 }
 
+interface FileEntry {
+  /** The stored file's name inside the model directory. */
+  path: string;
+  bytes: number;
+  sha256: string;
+}
+
 interface Manifest {
   format: string;
   version: number;
   model: string;
   params: object;
   meta: Record<string, MetaValue>;
-  weights: { file: string; bytes: number; sha256: string };
+  /** Layout of `files['weights.bin']`. */
   arrays: ArrayEntry[];
+  files: Record<string, FileEntry>;
 }
 
-function layout(arrays: Record<string, SavedArray>): { entries: ArrayEntry[]; bytes: number } {
+const LOGICAL_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9]+)?$/;
+/** A data file of some save: `<stem>.<tag><ext>`. */
+const DATA_FILE = new RegExp(`^([A-Za-z0-9_-]+)\\.(${OWNER_TAG_PATTERN})(\\.[A-Za-z0-9]+)?$`);
+const MANIFEST_TEMPORARY = new RegExp(`^model\\.json\\.tmp-(${OWNER_TAG_PATTERN})$`);
+/** The weights file of format version 1 (removed by the first save of this version). */
+const LEGACY_WEIGHTS = 'weights.bin';
+
+/** Tags of the saves running in this process: their files are never collected. */
+const inFlight = new Set<string>();
+
+function storedName(logical: string, tag: string): string {
+  const dot = logical.lastIndexOf('.');
+  return dot < 0 ? `${logical}.${tag}` : `${logical.slice(0, dot)}.${tag}${logical.slice(dot)}`;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+function layout(arrays: Record<string, SavedArray>): { entries: ArrayEntry[]; chunks: Uint8Array[] } {
   const entries: ArrayEntry[] = [];
+  const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const [name, array] of Object.entries(arrays)) {
     entries.push({ name, dtype: array instanceof Float32Array ? 'float32' : 'int32', length: array.length, offset });
-    offset += Math.ceil(array.byteLength / ALIGN) * ALIGN;
+    chunks.push(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
+    const padded = Math.ceil(array.byteLength / ALIGN) * ALIGN;
+    if (padded > array.byteLength) chunks.push(new Uint8Array(padded - array.byteLength));
+    offset += padded;
   }
-  return { entries, bytes: offset };
+  return { entries, chunks };
 }
 
-async function writeFileSynced(file: string, data: Uint8Array | string): Promise<void> {
-  const handle = await fs.open(file, 'w');
+// model.json ends with `,\n  "manifestSha256": "<64 hex>"\n}\n`: the SHA-256 of every byte before it.
+const TRAILER_HEAD = Buffer.from(',\n  "manifestSha256": "', 'latin1');
+const TRAILER_TAIL = Buffer.from('"\n}\n', 'latin1');
+const TRAILER_BYTES = TRAILER_HEAD.length + 64 + TRAILER_TAIL.length;
+
+function manifestBytes(manifest: Manifest): Buffer {
+  const text = JSON.stringify(manifest, null, 2); // ends with '\n}'
+  const head = Buffer.from(text.slice(0, -2), 'utf8');
+  return Buffer.concat([head, TRAILER_HEAD, Buffer.from(sha256(head), 'latin1'), TRAILER_TAIL]);
+}
+
+/** True when the bytes end with a trailer whose SHA-256 matches everything before it. */
+function manifestIntact(bytes: Buffer): boolean {
+  if (bytes.length < TRAILER_BYTES) return false;
+  const at = bytes.length - TRAILER_BYTES;
+  if (!bytes.subarray(at, at + TRAILER_HEAD.length).equals(TRAILER_HEAD)) return false;
+  if (!bytes.subarray(bytes.length - TRAILER_TAIL.length).equals(TRAILER_TAIL)) return false;
+  const recorded = bytes.subarray(at + TRAILER_HEAD.length, at + TRAILER_HEAD.length + 64).toString('latin1');
+  return recorded === sha256(bytes.subarray(0, at));
+}
+
+// ---- writing ----
+
+/** Refuses to save over something that is not a saved model (a file, or a folder of other things). */
+async function checkTarget(target: string): Promise<void> {
+  let stat;
   try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
+    stat = await fs.stat(target);
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw writeError(target, cause, 'cannot save the model to');
+  }
+  const refuse = () =>
+    new SemrecError(
+      `save: ${target} exists and is not a saved semrec model; refusing to replace it (choose an empty or new directory)`,
+      'ERR_INVALID_ARG_VALUE',
+    );
+  if (!stat.isDirectory()) throw refuse();
+  const entries = await fs.readdir(target).catch((cause: unknown) => {
+    throw writeError(target, cause, 'cannot save the model to');
+  });
+  const ours = (name: string) => name === MANIFEST || name === LEGACY_WEIGHTS || DATA_FILE.test(name) || MANIFEST_TEMPORARY.test(name);
+  if (!entries.includes(MANIFEST) && !entries.every(ours)) throw refuse();
+}
+
+/** Removes every file this save (tag) wrote: after a failure, the previous model is left as it was. */
+async function removeSave(target: string, tag: string): Promise<void> {
+  const names = await fs.readdir(target).catch(() => [] as string[]);
+  for (const name of names) {
+    const owner = DATA_FILE.exec(name)?.[2] ?? MANIFEST_TEMPORARY.exec(name)?.[1];
+    if (owner === tag) await fs.rm(path.join(target, name), { force: true }).catch(() => undefined);
   }
 }
 
-async function exists(p: string): Promise<boolean> {
-  return fs
-    .stat(p)
-    .then(() => true)
-    .catch(() => false);
+/**
+ * Removes files that the current model.json does not name and that no running save can still commit:
+ * written by this process (its save is done) or by a process of this host that is gone. Best effort:
+ * a failure here never fails the save that already committed.
+ */
+async function collectGarbage(target: string): Promise<void> {
+  let named: Set<string>;
+  try {
+    const bytes = await fs.readFile(path.join(target, MANIFEST));
+    if (!manifestIntact(bytes)) return;
+    const manifest = JSON.parse(bytes.toString('utf8')) as Manifest;
+    named = new Set(Object.values(manifest.files).map((f) => f.path));
+  } catch {
+    return;
+  }
+  const names = await fs.readdir(target).catch(() => [] as string[]);
+  for (const name of names) {
+    if (named.has(name)) continue;
+    const tag = name === LEGACY_WEIGHTS ? 'legacy' : DATA_FILE.exec(name)?.[2] ?? MANIFEST_TEMPORARY.exec(name)?.[1];
+    if (tag === undefined || inFlight.has(tag)) continue;
+    if (tag === 'legacy' || tagOwner(tag) !== 'live') await fs.rm(path.join(target, name), { force: true }).catch(() => undefined);
+  }
 }
 
-/** Writes `saved` to `dir`, replacing a model saved there before; never leaves a partial model behind. */
+/**
+ * Writes `saved` to `dir`, replacing a model saved there before. At every instant the directory holds
+ * the previous model or the new one; failures are ERR_WRITE naming the path and the OS reason.
+ */
 export async function writeModel(dir: string, saved: SavedModel): Promise<void> {
   const target = path.resolve(dir);
-  if (await exists(target)) {
-    const stat = await fs.stat(target);
-    const entries = stat.isDirectory() ? await fs.readdir(target) : [];
-    if (!stat.isDirectory() || (entries.length > 0 && !entries.includes(MANIFEST))) {
-      throw new SemrecError(
-        `save: ${target} exists and is not a saved semrec model; refusing to replace it (choose an empty or new directory)`,
-        'ERR_INVALID_ARG_VALUE',
-      );
+  for (const name of Object.keys(saved.files ?? {})) {
+    if (!LOGICAL_NAME.test(name) || name === MANIFEST || name === WEIGHTS) {
+      throw new SemrecError(`save: '${name}' cannot name a saved file (letters, digits, _ and - with one extension; not ${MANIFEST} or ${WEIGHTS})`, 'ERR_INVALID_ARG_VALUE');
     }
   }
-  const { entries, bytes } = layout(saved.arrays);
-  const weights = new Uint8Array(bytes);
-  for (const entry of entries) {
-    const array = saved.arrays[entry.name];
-    weights.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), entry.offset);
-  }
-  const manifest: Manifest = {
-    format: MODEL_FORMAT,
-    version: MODEL_FORMAT_VERSION,
-    model: saved.model,
-    params: saved.params,
-    meta: saved.meta,
-    weights: { file: WEIGHTS, bytes, sha256: createHash('sha256').update(weights).digest('hex') },
-    arrays: entries,
-  };
-  await fs.mkdir(path.dirname(target), { recursive: true });
-  const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  const stage = `${target}.tmp-${suffix}`;
-  const old = `${target}.old-${suffix}`;
-  await fs.mkdir(stage);
+  await checkTarget(target);
+  const tag = ownerTag();
+  inFlight.add(tag);
   try {
-    await writeFileSynced(path.join(stage, WEIGHTS), weights);
-    await writeFileSynced(path.join(stage, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
-    if (await exists(target)) {
-      await fs.rename(target, old);
-      await fs.rename(stage, target);
-      await fs.rm(old, { recursive: true, force: true });
-    } else {
-      await fs.rename(stage, target);
+    await makeDir(target);
+    const store = async (logical: string, data: Uint8Array[]): Promise<FileEntry> => {
+      const name = storedName(logical, tag);
+      const written: WrittenFile = await writeNewFileVerified(path.join(target, name), data);
+      return { path: name, bytes: written.bytes, sha256: written.sha256 };
+    };
+    const { entries, chunks } = layout(saved.arrays);
+    const files: Record<string, FileEntry> = { [WEIGHTS]: await store(WEIGHTS, chunks) };
+    for (const [name, data] of Object.entries(saved.files ?? {})) files[name] = await store(name, [data]);
+    const manifest: Manifest = {
+      format: MODEL_FORMAT,
+      version: MODEL_FORMAT_VERSION,
+      model: saved.model,
+      params: saved.params,
+      meta: saved.meta,
+      arrays: entries,
+      files,
+    };
+    // The data files' directory entries are durable before the manifest that names them can be.
+    await syncDir(target);
+    const temporary = path.join(target, `${MANIFEST}.tmp-${tag}`);
+    await writeNewFileVerified(temporary, manifestBytes(manifest));
+    try {
+      await fs.rename(temporary, path.join(target, MANIFEST)); // the commit point
+    } catch (cause) {
+      throw writeError(path.join(target, MANIFEST), cause);
     }
+    await syncDir(target);
   } catch (error) {
-    await fs.rm(stage, { recursive: true, force: true });
-    if ((await exists(old)) && !(await exists(target))) await fs.rename(old, target);
-    throw error;
+    await removeSave(target, tag);
+    if (isSemrecError(error, 'ERR_WRITE')) {
+      throw new SemrecError(`save: cannot save the model to ${target}: ${error.message}`, 'ERR_WRITE', { cause: error });
+    }
+    throw writeError(target, error, 'save: cannot save the model to');
+  } finally {
+    inFlight.delete(tag);
   }
+  await collectGarbage(target);
 }
+
+// ---- reading ----
 
 function corrupt(dir: string, what: string): SemrecError {
   return new SemrecError(`load: the model saved in ${dir} is damaged: ${what}`, 'ERR_MODEL_CORRUPT');
 }
 
-/** Reads a model written by writeModel, checking format, version, sizes and checksum. */
-export async function readModel(dir: string): Promise<SavedModel> {
-  const target = path.resolve(dir);
-  const manifestPath = path.join(target, MANIFEST);
-  let text: string;
-  try {
-    text = await fs.readFile(manifestPath, 'utf8');
-  } catch (cause) {
-    throw new SemrecError(`load: no saved model in ${target} (${MANIFEST} is missing)`, 'ERR_MODEL_NOT_FOUND', { cause });
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function isMetaValue(v: unknown): v is MetaValue {
+  if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') return true;
+  return Array.isArray(v) && (v.every((x) => typeof x === 'number') || v.every((x) => typeof x === 'string'));
+}
+
+/** Checks every field of a manifest whose checksum matched (so a mismatch here is a writer's bug or a hand edit). */
+function checkManifest(dir: string, m: Record<string, unknown>): Manifest {
+  if (typeof m.model !== 'string') throw corrupt(dir, `${MANIFEST}: "model" must be a string`);
+  if (!isObject(m.params)) throw corrupt(dir, `${MANIFEST}: "params" must be an object`);
+  if (!isObject(m.meta) || !Object.values(m.meta).every(isMetaValue)) throw corrupt(dir, `${MANIFEST}: "meta" must be an object of numbers, strings, booleans or lists`);
+  if (!isObject(m.files)) throw corrupt(dir, `${MANIFEST}: "files" must be an object`);
+  for (const [name, f] of Object.entries(m.files)) {
+    if (!isObject(f) || typeof f.path !== 'string' || !DATA_FILE.test(f.path) || !isCount(f.bytes) || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) {
+      throw corrupt(dir, `${MANIFEST}: files["${name}"] must be { path, bytes, sha256 } naming a file of the model`);
+    }
   }
-  let manifest: Manifest;
+  if (!isObject(m.files[WEIGHTS])) throw corrupt(dir, `${MANIFEST}: files["${WEIGHTS}"] is missing`);
+  if (!Array.isArray(m.arrays)) throw corrupt(dir, `${MANIFEST}: "arrays" must be a list`);
+  const weightBytes = (m.files[WEIGHTS] as unknown as FileEntry).bytes;
+  const names = new Set<string>();
+  for (const a of m.arrays as unknown[]) {
+    if (!isObject(a) || typeof a.name !== 'string' || names.has(a.name)) throw corrupt(dir, `${MANIFEST}: an entry of "arrays" lacks a name or repeats one`);
+    names.add(a.name);
+    if (a.dtype !== 'float32' && a.dtype !== 'int32') throw corrupt(dir, `array ${a.name} has dtype ${String(a.dtype)}`);
+    if (!isCount(a.offset) || !isCount(a.length) || a.offset % ALIGN !== 0 || a.offset + a.length * 4 > weightBytes) {
+      throw corrupt(dir, `array ${a.name} lies outside ${WEIGHTS} (offset ${String(a.offset)}, length ${String(a.length)})`);
+    }
+  }
+  return m as unknown as Manifest;
+}
+
+/** Reads model.json: ERR_MODEL_NOT_FOUND when absent, ERR_MODEL_VERSION for another format, ERR_MODEL_CORRUPT when damaged. */
+async function readManifest(target: string): Promise<{ bytes: Buffer; manifest: Manifest }> {
+  let bytes: Buffer;
   try {
-    manifest = JSON.parse(text) as Manifest;
+    bytes = await fs.readFile(path.join(target, MANIFEST));
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' || code === 'ENOTDIR' ? `${MANIFEST} is missing` : `${MANIFEST} cannot be read: ${(cause as Error).message}`;
+    throw new SemrecError(`load: no saved model in ${target} (${why})`, 'ERR_MODEL_NOT_FOUND', { cause });
+  }
+  const intact = manifestIntact(bytes);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
   } catch (cause) {
     throw corrupt(target, `${MANIFEST} is not valid JSON (${(cause as Error).message})`);
   }
-  if (manifest === null || typeof manifest !== 'object' || manifest.format !== MODEL_FORMAT) {
+  if (!isObject(parsed) || parsed.format !== MODEL_FORMAT) {
     throw corrupt(target, `${MANIFEST} is not a semrec model manifest`);
   }
-  if (manifest.version !== MODEL_FORMAT_VERSION) {
+  const version = parsed.version;
+  if (typeof version === 'number' && Number.isInteger(version) && version !== MODEL_FORMAT_VERSION && (intact || version < MODEL_FORMAT_VERSION)) {
+    const hint = version < MODEL_FORMAT_VERSION ? 'saved by an earlier semrec' : 'saved by a newer semrec';
     throw new SemrecError(
-      `load: the model in ${target} was saved in format version ${String(manifest.version)}; ` +
-        `this semrec reads version ${MODEL_FORMAT_VERSION} (re-train and save it with this version)`,
+      `load: the model in ${target} was ${hint} in format version ${version}; this semrec reads version ${MODEL_FORMAT_VERSION} ` +
+        `(${version < MODEL_FORMAT_VERSION ? 're-train and save it with this version' : 'upgrade semrec'})`,
       'ERR_MODEL_VERSION',
     );
   }
-  if (typeof manifest.model !== 'string' || !Array.isArray(manifest.arrays) || typeof manifest.weights !== 'object') {
-    throw corrupt(target, `${MANIFEST} lacks model, arrays or weights`);
-  }
-  let weights: Buffer;
+  if (!intact) throw corrupt(target, `the SHA-256 recorded at the end of ${MANIFEST} does not match its content`);
+  if (version !== MODEL_FORMAT_VERSION) throw corrupt(target, `${MANIFEST}: "version" must be the number ${MODEL_FORMAT_VERSION}, got ${JSON.stringify(version)}`);
+  return { bytes, manifest: checkManifest(target, parsed) };
+}
+
+class MissingFile extends Error {}
+
+async function readFileChecked(target: string, logical: string, entry: FileEntry): Promise<Buffer> {
+  let bytes: Buffer;
   try {
-    weights = await fs.readFile(path.join(target, manifest.weights.file));
+    bytes = await fs.readFile(path.join(target, entry.path));
   } catch (cause) {
-    throw corrupt(target, `${manifest.weights.file} cannot be read (${(cause as Error).message})`);
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') throw new MissingFile(entry.path);
+    throw corrupt(target, `${entry.path} cannot be read (${(cause as Error).message})`);
   }
-  if (weights.length !== manifest.weights.bytes) {
-    throw corrupt(target, `${manifest.weights.file} has ${weights.length} bytes, the manifest says ${manifest.weights.bytes}`);
-  }
-  if (createHash('sha256').update(weights).digest('hex') !== manifest.weights.sha256) {
-    throw corrupt(target, `the SHA-256 of ${manifest.weights.file} does not match the manifest`);
-  }
-  const arrays: Record<string, SavedArray> = {};
-  for (const entry of manifest.arrays) {
-    const width = 4;
-    if (entry.dtype !== 'float32' && entry.dtype !== 'int32') throw corrupt(target, `array ${entry.name} has dtype ${entry.dtype}`);
-    if (!(entry.offset >= 0 && entry.length >= 0 && entry.offset + entry.length * width <= weights.length)) {
-      throw corrupt(target, `array ${entry.name} lies outside ${manifest.weights.file}`);
+  if (bytes.length !== entry.bytes) throw corrupt(target, `${entry.path} (${logical}) has ${bytes.length} bytes, ${MANIFEST} says ${entry.bytes}`);
+  if (sha256(bytes) !== entry.sha256) throw corrupt(target, `the SHA-256 of ${entry.path} (${logical}) does not match ${MANIFEST}`);
+  return bytes;
+}
+
+/** Reads a model written by writeModel, verifying every byte of model.json and of each file it names. */
+export async function readModel(dir: string): Promise<SavedModel> {
+  const target = path.resolve(dir);
+  for (let attempt = 1; ; attempt++) {
+    const { bytes: manifestRead, manifest } = await readManifest(target);
+    const contents: Record<string, Buffer> = {};
+    try {
+      for (const [name, entry] of Object.entries(manifest.files)) contents[name] = await readFileChecked(target, name, entry);
+    } catch (error) {
+      if (!(error instanceof MissingFile)) throw error;
+      // A concurrent save may have committed and collected these files after model.json was read.
+      const now = await fs.readFile(path.join(target, MANIFEST)).catch(() => undefined);
+      if (attempt < READ_ATTEMPTS && now !== undefined && !now.equals(manifestRead)) continue;
+      throw corrupt(target, `${error.message}, named in ${MANIFEST}, is missing`);
     }
-    const bytes = weights.subarray(entry.offset, entry.offset + entry.length * width);
-    const copy = new Uint8Array(bytes); // aligned, owned copy
-    arrays[entry.name] = entry.dtype === 'float32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer);
+    const weights = contents[WEIGHTS];
+    const arrays: Record<string, SavedArray> = {};
+    for (const entry of manifest.arrays) {
+      const copy = new Uint8Array(weights.subarray(entry.offset, entry.offset + entry.length * 4)); // aligned, owned
+      arrays[entry.name] = entry.dtype === 'float32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer);
+    }
+    const files: Record<string, Uint8Array> = {};
+    for (const [name, data] of Object.entries(contents)) if (name !== WEIGHTS) files[name] = new Uint8Array(data);
+    return { model: manifest.model, params: manifest.params, meta: manifest.meta, arrays, ...(Object.keys(files).length ? { files } : {}) };
   }
-  return { model: manifest.model, params: manifest.params, meta: manifest.meta ?? {}, arrays };
 }
