@@ -132,10 +132,22 @@ async function head(ctx: FetchContext, url: string): Promise<RemoteInfo | 'missi
 async function fetchFile(ctx: FetchContext, file: string): Promise<{ path: string; commit?: string } | undefined> {
   const target = path.join(ctx.dir, file);
   const metaFile = metaPath(ctx.dir, file);
-  const cached = fs.existsSync(target) ? readMeta(metaFile) : undefined;
   const url = hubFileUrl(ctx.endpoint, ctx.repo, ctx.revision, file);
+  const recorded = fs.existsSync(target) ? readMeta(metaFile) : undefined;
+  // A cached copy is used only while it still matches the ETag and size it was downloaded against.
+  const damaged = recorded ? await verify(target, recorded, url).then(() => undefined, (error: Error) => error) : undefined;
+  const cached = damaged ? undefined : recorded;
   const fromCache = cached ? { path: target, commit: cached.commit } : undefined;
-  if (ctx.options.offline || ctx.unreachable) return fromCache;
+  if (ctx.options.offline || ctx.unreachable) {
+    if (damaged) {
+      throw new SemrecError(
+        `the cached copy of ${ctx.repo}/${file} is damaged (${damaged.message}) and cannot be downloaded again ${ctx.options.offline ? 'offline' : `(${ctx.unreachable!.message})`}`,
+        'ERR_CHECKSUM',
+        { cause: damaged },
+      );
+    }
+    return fromCache;
+  }
   throwIfAborted(ctx.options.signal, `downloading ${ctx.repo}`);
   let info: RemoteInfo | 'missing';
   try {
