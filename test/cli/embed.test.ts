@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { main } from '../../ts/cli/main';
 import { readEmbeddingFile } from '../../ts/semantic/embedding-file';
+import { runSemrec as run } from '../helpers/cli';
 import { Random } from '../helpers/random';
 
 /** A small Amazon-style review file: 6 items, 40 reviews, praise for 4-5 stars and complaints for 1-2. */
@@ -19,22 +19,6 @@ function writeReviews(dir: string): void {
     lines.push(JSON.stringify({ reviewerID: `U${r}`, asin: `B00${r % 6}`, overall: stars, reviewText: text, summary: stars >= 4 ? 'good' : 'bad', unixReviewTime: 1_300_000_000 + r * 3600 }));
   }
   fs.writeFileSync(path.join(dir, 'reviews_Test_5.json'), `${lines.join('\n')}\n`);
-}
-
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const write = process.stdout.write.bind(process.stdout);
-  const errWrite = process.stderr.write.bind(process.stderr);
-  let stdout = '';
-  let stderr = '';
-  process.stdout.write = ((chunk: string) => ((stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string) => ((stderr += c), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'semrec', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = errWrite;
-  }
 }
 
 describe('cli: semrec embed', function () {
@@ -88,15 +72,21 @@ describe('cli: semrec embed', function () {
   });
 
   it('fails with a coded error naming a missing dataset path', async () => {
-    const errors: string[] = [];
-    const errWrite = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((c: string) => (errors.push(c), true)) as typeof process.stderr.write;
-    try {
-      const code = await main(['node', 'semrec', 'embed', '--format', 'amazon-reviews', '--path', path.join(dir, 'nope'), '--out', path.join(work, 'x.semb')]);
-      assert.equal(code, 1);
-    } finally {
-      process.stderr.write = errWrite;
-    }
-    assert.match(errors.join(''), /nope.*ERR_DATASET_NOT_FOUND/s);
+    const r = await run(['embed', '--format', 'amazon-reviews', '--path', path.join(dir, 'nope'), '--out', path.join(work, 'x.semb')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /nope.*ERR_DATASET_NOT_FOUND/s);
+  });
+
+  it('refuses an --out it cannot write before encoding anything, with ERR_WRITE', async () => {
+    const r = await run(['embed', '--format', 'amazon-reviews', '--path', dir, '--out', work, '--cache-dir', path.join(work, 'cache')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^semrec: cannot write .*: it is a directory \[ERR_WRITE\]\n$/);
+  });
+
+  it('takes the dataset options every dataset command takes (--on-error, --duplicates)', async () => {
+    const out = path.join(work, 'opts.semb');
+    const r = await run(['embed', '--format', 'amazon-reviews', '--path', dir, '--on-error', 'skip', '--duplicates', 'keep-first', '--no-reviews', '--out', out, '--cache-dir', path.join(work, 'cache'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await readEmbeddingFile(out)).sections.get('items')!.rows, 6);
   });
 });

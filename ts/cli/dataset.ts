@@ -22,11 +22,20 @@ export interface DatasetCliOptions {
   timestampUnit?: TimestampUnit;
 }
 
-/** Adds --format/--path and the load options to a command. */
-export function addDatasetOptions(command: Command): Command {
+/**
+ * Adds --format/--path and the load options to a command. With `mandatory: false` (a command that also
+ * has modes without a dataset, like `eval --list-params`) the action checks them with requireDataset().
+ */
+export function addDatasetOptions(command: Command, { mandatory = true } = {}): Command {
+  const format = new Option('--format <format>', 'dataset layout').choices([...DATASET_FORMATS]);
+  const datasetPath = new Option('--path <path>', 'dataset folder (or file, for amazon-reviews, myanimelist, interactions-csv)');
+  if (mandatory) {
+    format.makeOptionMandatory();
+    datasetPath.makeOptionMandatory();
+  }
   return command
-    .addOption(new Option('--format <format>', 'dataset layout').choices([...DATASET_FORMATS]).makeOptionMandatory())
-    .requiredOption('--path <path>', 'dataset folder (or file, for amazon-reviews, myanimelist, interactions-csv)')
+    .addOption(format)
+    .addOption(datasetPath)
     .addOption(new Option('--on-error <policy>', "malformed rows: 'throw' stops with the file and line, 'skip' counts them").choices(['throw', 'skip']).default('throw'))
     .addOption(new Option('--duplicates <policy>', 'duplicate (user, item) rows').choices([...DUPLICATE_POLICIES]).default('keep-latest'))
     .option('--columns <mapping>', 'interactions-csv: user=<col>,item=<col>[,rating=<col>][,timestamp=<col>][,review=<col>] (header names or 0-based indices)')
@@ -36,8 +45,16 @@ export function addDatasetOptions(command: Command): Command {
     .addOption(new Option('--timestamp-unit <unit>', 'interactions-csv: timestamp unit').choices(['s', 'ms', 'iso', 'auto']));
 }
 
+/** Throws unless --format and --path were given (for commands that add them with mandatory: false). */
+export function requireDataset(options: Partial<DatasetCliOptions>): void {
+  for (const flag of ['format', 'path'] as const) {
+    if (!options[flag]) throw new SemrecError(`--${flag} is required (the dataset to read)`, 'ERR_INVALID_ARG_VALUE');
+  }
+}
+
 /** Loads the dataset the options name, with a progress display on stderr and Ctrl-C cancellation. */
 export async function loadDatasetFromCli(options: DatasetCliOptions, signal?: AbortSignal): Promise<InteractionStore> {
+  requireDataset(options);
   const progress = createProgress();
   try {
     return await loadDataset({
