@@ -328,6 +328,38 @@ describe('models: saved files', () => {
     await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /earlier semrec in format version 1; this semrec reads version 2/.test((e as Error).message));
   });
 
+  it('catches any edit of model.json that would change results: an array offset, a hyperparameter', async () => {
+    const dir = await saved();
+    const manifestPath = path.join(dir, 'model.json');
+    const text = fs.readFileSync(manifestPath, 'utf8');
+    for (const [what, edited] of [
+      ['an array offset', text.replace(/"offset": (\d+)(?![\s\S]*"offset")/, (_m, n) => `"offset": ${Number(n) + 8}`)],
+      ['itemBias', text.replace(/"itemBias": (true|false)/, (_m, b) => `"itemBias": ${b === 'true' ? 'false' : 'true'}`)],
+      ['a learning rate digit', text.replace(/"lr": 0\.0(\d)/, (_m, d) => `"lr": 0.0${(Number(d) + 1) % 10}`)],
+    ] as const) {
+      assert.notEqual(edited, text, what);
+      fs.writeFileSync(manifestPath, edited);
+      await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_CORRUPT')(e) && /SHA-256 recorded at the end of model\.json/.test((e as Error).message), what);
+    }
+  });
+
+  it('reports hand-made manifests with coded errors that blame the right thing', async () => {
+    const dir = await saved();
+    const manifestPath = path.join(dir, 'model.json');
+    const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+    for (const [edit, code, message] of [
+      [{ files: null }, 'ERR_MODEL_CORRUPT', /damaged/],
+      [{ weights: null }, 'ERR_MODEL_CORRUPT', /damaged/],
+      [{ version: '2' }, 'ERR_MODEL_CORRUPT', /damaged/],
+      [{ version: '1' }, 'ERR_MODEL_CORRUPT', /damaged/],
+      [{ version: 3 }, 'ERR_MODEL_CORRUPT', /damaged/], // a newer version's checksum would match; this one does not
+      [{ version: 1 }, 'ERR_MODEL_VERSION', /earlier semrec/],
+    ] as const) {
+      fs.writeFileSync(manifestPath, JSON.stringify({ ...manifest, ...edit }, null, 2));
+      await assert.rejects(loadModel(dir), (e: unknown) => expectCode(code)(e) && message.test((e as Error).message), JSON.stringify(edit));
+    }
+  });
+
   it('says when there is no model to load', async () => {
     await assert.rejects(loadModel(tempDir()), expectCode('ERR_MODEL_NOT_FOUND'));
   });

@@ -31,6 +31,18 @@ export const DEFAULT_SEED = 42;
 export const DEFAULT_STOPPING_METRIC = 'ndcg@10';
 export const DEFAULT_PATIENCE = 10;
 
+/** Metrics early stopping can follow: the per-user accuracy metrics of rankingMetrics. */
+const STOPPING_METRICS = ['ndcg', 'recall', 'precision', 'map', 'hit', 'mrr'];
+
+/** True when some user has a truth item that is not among their seen items (so ranking metrics are defined). */
+function hasUnseenTruth(truth: Csr, seen: Csr): boolean {
+  for (let u = 0; u + 1 < truth.indptr.length; u++) {
+    const seenItems = new Set(seen.indices.subarray(seen.indptr[u], seen.indptr[u + 1]));
+    for (let p = truth.indptr[u]; p < truth.indptr[u + 1]; p++) if (!seenItems.has(truth.indices[p])) return true;
+  }
+  return false;
+}
+
 /** The arrays and scalars that define a trained model (what save() writes and load() restores). */
 export interface ModelState {
   meta: Record<string, MetaValue>;
@@ -146,11 +158,23 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
           'ERR_INVALID_ARG_VALUE',
         );
       }
-      const k = Number(/@(\d+)$/.exec(metric)?.[1]);
-      if (!Number.isInteger(k) || k < 1) {
-        throw new SemrecError(`${this.name}.fit: earlyStopping.metric must look like 'ndcg@10', got '${metric}'`, 'ERR_INVALID_ARG_VALUE');
+      const match = /^([a-z]+)@(\d+)$/.exec(metric);
+      const k = Number(match?.[2]);
+      if (!match || !STOPPING_METRICS.includes(match[1]) || !Number.isInteger(k) || k < 1) {
+        throw new SemrecError(
+          `${this.name}.fit: earlyStopping.metric must be one of ${STOPPING_METRICS.join(', ')} at a cut-off, like 'ndcg@10'; got '${metric}'`,
+          'ERR_INVALID_ARG_VALUE',
+        );
       }
       validation = { truth: userItems(stopping.data), k };
+      if (!hasUnseenTruth(validation.truth, seen)) {
+        throw new SemrecError(
+          `${this.name}.fit: early stopping has nothing to measure: no user of earlyStopping.data has an item outside ` +
+            `their training items (the dataset is too small, or its split left the validation part empty); ` +
+            `train without early stopping (--no-early-stopping) or on more data`,
+          'ERR_INVALID_ARG_VALUE',
+        );
+      }
     }
 
     const epochSeeds = new Random(seed ^ 0x5eed);
