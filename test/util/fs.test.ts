@@ -89,6 +89,19 @@ describe('util/fs: writeFileAtomically', () => {
     assert.deepEqual(leftovers(dir, ['x.bin']), []);
   });
 
+  it('a model save that fails (injected ENOSPC) into a new directory leaves nothing behind, the directory included', async () => {
+    const parent = tempDir();
+    const model = createModel('pop');
+    await model.fit(plantedInteractions(3, 20, 15, 5, 1).train);
+    const restore = shortWriteThenEnospc();
+    try {
+      await assert.rejects(model.save(path.join(parent, 'pop')), expectWriteError(path.join(parent, 'pop'), /cannot save the model to.*ENOSPC/));
+    } finally {
+      restore();
+    }
+    assert.deepEqual(fs.readdirSync(parent), []);
+  });
+
   it('refuses to write over a directory, and into a path under a file, with ERR_WRITE', async () => {
     const dir = tempDir();
     await assert.rejects(writeFileAtomically(dir, 'x'), expectWriteError(dir, /is a directory/));

@@ -139,13 +139,16 @@ function manifestIntact(bytes: Buffer): boolean {
 
 // ---- writing ----
 
-/** Refuses to save over something that is not a saved model (a file, or a folder of other things). */
-async function checkTarget(target: string): Promise<void> {
+/**
+ * Refuses to save over something that is not a saved model (a file, or a folder of other things).
+ * Returns whether the directory exists already.
+ */
+async function checkTarget(target: string): Promise<boolean> {
   let stat;
   try {
     stat = await fs.stat(target);
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw writeError(target, cause, 'cannot save the model to');
   }
   const refuse = () =>
@@ -159,6 +162,7 @@ async function checkTarget(target: string): Promise<void> {
   });
   const ours = (name: string) => name === MANIFEST || name === LEGACY_WEIGHTS || DATA_FILE.test(name) || MANIFEST_TEMPORARY.test(name);
   if (!entries.includes(MANIFEST) && !entries.every(ours)) throw refuse();
+  return true;
 }
 
 /** Removes every file this save (tag) wrote: after a failure, the previous model is left as it was. */
@@ -205,7 +209,7 @@ export async function writeModel(dir: string, saved: SavedModel): Promise<void> 
       throw new SemrecError(`save: '${name}' cannot name a saved file (letters, digits, _ and - with one extension; not ${MANIFEST} or ${WEIGHTS})`, 'ERR_INVALID_ARG_VALUE');
     }
   }
-  await checkTarget(target);
+  const existed = await checkTarget(target);
   const tag = ownerTag();
   inFlight.add(tag);
   try {
@@ -239,6 +243,7 @@ export async function writeModel(dir: string, saved: SavedModel): Promise<void> 
     await syncDir(target);
   } catch (error) {
     await removeSave(target, tag);
+    if (!existed) await fs.rmdir(target).catch(() => undefined); // only if still empty
     if (isSemrecError(error, 'ERR_WRITE')) {
       throw new SemrecError(`save: cannot save the model to ${target}: ${error.message}`, 'ERR_WRITE', { cause: error });
     }
