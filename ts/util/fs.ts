@@ -186,6 +186,32 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * fsyncs a finished file that was written by streaming (downloads) and renames it into place, then
+ * fsyncs the directory: after a power loss the target is whole or absent, never a prefix.
+ */
+export async function commitStreamedFile(file: string, target: string): Promise<void> {
+  let fd: number;
+  try {
+    fd = await open(file, 'r');
+  } catch (cause) {
+    throw writeError(target, cause);
+  }
+  try {
+    await fsync(fd);
+  } catch (cause) {
+    throw writeError(target, cause);
+  } finally {
+    await close(fd).catch(() => undefined);
+  }
+  try {
+    await fs.promises.rename(file, target);
+  } catch (cause) {
+    throw writeError(target, cause);
+  }
+  await syncDir(path.dirname(target));
+}
+
 /** Creates `dir` and its parents; ERR_WRITE (naming the path and the reason) when that fails. */
 export async function makeDir(dir: string): Promise<void> {
   try {

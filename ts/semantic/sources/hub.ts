@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { SemrecError } from '../../errors';
 import { type LongRunningOptions, throwIfAborted } from '../../progress';
-import { sha256File, writeFileAtomically } from '../../util/fs';
+import { commitStreamedFile, sha256File, writeFileAtomically } from '../../util/fs';
 import { resumableGet } from '../../util/http-download';
 import { loadLocalModel, ONNX_CANDIDATES } from './local';
 import type { ResolvedModel } from './types';
@@ -184,7 +184,7 @@ async function fetchFile(ctx: FetchContext, file: string): Promise<{ path: strin
     fs.rmSync(partialMeta, { force: true });
     throw error;
   }
-  fs.renameSync(partial, target);
+  await commitStreamedFile(partial, target);
   await writeFileAtomically(metaFile, JSON.stringify({ url, ...info }));
   fs.rmSync(partialMeta, { force: true });
   return { path: target, commit: info.commit };
