@@ -23,7 +23,7 @@ export type ErrorCode =
   | NativeErrorCode
   | 'ERR_ADDON_NOT_BUILT' // build/Release/semrec.node is missing or failed to load
   | 'ERR_NOT_FITTED' // a model was asked to score or save before fit() or loadModel()
-  | 'ERR_MODEL_BUSY' // a model was used while its fit() was running
+  | 'ERR_MODEL_BUSY' // a model was used while its fit() was running, or a saved one kept being replaced while it was loaded
   | 'ERR_UNKNOWN_MODEL' // a model name that is not in the registry (ts/models/registry.ts)
   | 'ERR_INVALID_PARAMS' // hyperparameters that fail the model's schema
   | 'ERR_MODEL_NOT_FOUND' // no saved model (model.json) in the directory given to loadModel()

@@ -122,6 +122,24 @@ describe('reliability: a writer process killed (SIGKILL) at random moments', fun
 });
 
 describe('reliability: concurrent saves to one model directory', () => {
+  it('worker threads of one process saving in a loop never fail, and each load sees a whole model', async () => {
+    const target = path.join(tempDir(), 'model');
+    await writeVersion('model', target, 0);
+    const { Worker } = await import('node:worker_threads');
+    const code = `require('tsx/cjs');
+      const { writeVersion } = require(${JSON.stringify(path.join(__dirname, 'fixtures', 'writers.ts'))});
+      (async () => { for (let i = 0; i < 25; i++) await writeVersion('model', ${JSON.stringify(target)}, i % 2); })()
+        .then(() => process.exit(0), (e) => { console.error(e); process.exit(1); });`;
+    const exits = [0, 1].map(
+      () => new Promise<number>((resolve, reject) => new Worker(code, { eval: true }).on('exit', resolve).on('error', reject)),
+    );
+    let running = true;
+    const both = Promise.all(exits).finally(() => (running = false));
+    while (running) assert.ok([0, 1].includes((await readVersion('model', target)) as number));
+    assert.deepEqual(await both, [0, 0]);
+    assert.ok([0, 1].includes((await readVersion('model', target)) as number));
+  });
+
   it('two processes saving in a loop never fail and leave one loadable model and no leftovers', async () => {
     const target = path.join(tempDir(), 'model');
     await writeVersion('model', target, 0);
@@ -131,7 +149,7 @@ describe('reliability: concurrent saves to one model directory', () => {
           process.execPath,
           ['--require', 'tsx/cjs', '-e', `
             const { writeVersion } = require(${JSON.stringify(path.join(__dirname, 'fixtures', 'writers.ts'))});
-            (async () => { for (let i = 0; i < 15; i++) await writeVersion('model', ${JSON.stringify(target)}, i % 2); })()
+            (async () => { for (let i = 0; i < 40; i++) await writeVersion('model', ${JSON.stringify(target)}, i % 2); })()
               .then(() => process.stdout.write('done\\n'), (e) => { process.stderr.write(String(e && e.stack || e)); process.exit(1); });
           `],
           { cwd: ROOT },

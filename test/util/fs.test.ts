@@ -125,12 +125,13 @@ describe('util/fs: writeFileAtomically', () => {
     const deadPid = child.pid!;
     await new Promise((resolve) => child.on('exit', resolve));
     const host = ownerTag().split('-')[0];
-    const dead = `f.txt.tmp-${host}-${deadPid}-0badc0de`;
-    const live = `f.txt.tmp-${host}-${process.ppid}-0badc0de`;
-    const foreign = `f.txt.tmp-00000000-${deadPid}-0badc0de`;
-    for (const name of [dead, live, foreign]) fs.writeFileSync(path.join(dir, name), 'partial');
+    const dead = `f.txt.tmp-${host}-${deadPid}-0-0badc0de`;
+    const live = `f.txt.tmp-${host}-${process.ppid}-0-0badc0de`;
+    const otherThread = `f.txt.tmp-${host}-${process.pid}-99-0badc0de`; // a worker thread of this process
+    const foreign = `f.txt.tmp-00000000-${deadPid}-0-0badc0de`; // another host: its pids mean nothing here
+    for (const name of [dead, live, otherThread, foreign]) fs.writeFileSync(path.join(dir, name), 'partial');
     await writeFileAtomically(file, 'whole');
-    assert.deepEqual(fs.readdirSync(dir).sort(), ['f.txt', foreign, live].sort());
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['f.txt', foreign, live, otherThread].sort());
   });
 });
 

@@ -12,7 +12,7 @@
  * rename is the commit point. Before it the old model.json and the old files it names are untouched;
  * after it the new ones are complete on disk. So at every instant (kill -9, power loss) the directory
  * holds the old model or the new one. After the commit, files no model.json names any more are removed
- * when their writer is this process (and done) or a process of this host that no longer exists: never
+ * when their writer is this thread (its save done) or a process of this host that no longer exists: never
  * those of a save still running elsewhere, so concurrent saves to one directory are safe (the last
  * commit wins) and a killed save's leftovers go at the next save.
  */
@@ -39,8 +39,11 @@ const MANIFEST = 'model.json';
 /** Logical name of the arrays' file. */
 const WEIGHTS = 'weights.bin';
 const ALIGN = 8;
-/** Reads retried when a concurrent save replaced the model between reading model.json and its files. */
-const READ_ATTEMPTS = 4;
+/**
+ * Reads retried while concurrent saves keep replacing the model between the read of model.json and of
+ * its files (each retry means another save committed: progress); beyond this, ERR_MODEL_BUSY.
+ */
+const READ_ATTEMPTS = 50;
 
 export type SavedArray = Float32Array | Int32Array;
 export type MetaValue = number | string | boolean | number[] | string[];
@@ -90,7 +93,7 @@ const MANIFEST_TEMPORARY = new RegExp(`^model\\.json\\.tmp-(${OWNER_TAG_PATTERN}
 /** The weights file of format version 1 (removed by the first save of this version). */
 const LEGACY_WEIGHTS = 'weights.bin';
 
-/** Tags of the saves running in this process: their files are never collected. */
+/** Tags of the saves running in this thread: their files are never collected. */
 const inFlight = new Set<string>();
 
 function storedName(logical: string, tag: string): string {
@@ -176,10 +179,20 @@ async function removeSave(target: string, tag: string): Promise<void> {
 
 /**
  * Removes files that the current model.json does not name and that no running save can still commit:
- * written by this process (its save is done) or by a process of this host that is gone. Best effort:
- * a failure here never fails the save that already committed.
+ * written by a save of this thread that is over, or by a process of this host that is gone. The writers
+ * are judged first and model.json read after: a writer found finished cannot commit any more, so a
+ * file of theirs that this model.json does not name never will be. Best effort: a failure here never
+ * fails the save that already committed.
  */
 async function collectGarbage(target: string): Promise<void> {
+  const names = await fs.readdir(target).catch(() => [] as string[]);
+  const finished = names.filter((name) => {
+    if (name === LEGACY_WEIGHTS) return true;
+    const tag = DATA_FILE.exec(name)?.[2] ?? MANIFEST_TEMPORARY.exec(name)?.[1];
+    if (tag === undefined || inFlight.has(tag)) return false;
+    return tagOwner(tag) !== 'live';
+  });
+  if (finished.length === 0) return;
   let named: Set<string>;
   try {
     const bytes = await fs.readFile(path.join(target, MANIFEST));
@@ -189,12 +202,8 @@ async function collectGarbage(target: string): Promise<void> {
   } catch {
     return;
   }
-  const names = await fs.readdir(target).catch(() => [] as string[]);
-  for (const name of names) {
-    if (named.has(name)) continue;
-    const tag = name === LEGACY_WEIGHTS ? 'legacy' : DATA_FILE.exec(name)?.[2] ?? MANIFEST_TEMPORARY.exec(name)?.[1];
-    if (tag === undefined || inFlight.has(tag)) continue;
-    if (tag === 'legacy' || tagOwner(tag) !== 'live') await fs.rm(path.join(target, name), { force: true }).catch(() => undefined);
+  for (const name of finished) {
+    if (!named.has(name)) await fs.rm(path.join(target, name), { force: true }).catch(() => undefined);
   }
 }
 
@@ -355,8 +364,11 @@ export async function readModel(dir: string): Promise<SavedModel> {
       if (!(error instanceof MissingFile)) throw error;
       // A concurrent save may have committed and collected these files after model.json was read.
       const now = await fs.readFile(path.join(target, MANIFEST)).catch(() => undefined);
-      if (attempt < READ_ATTEMPTS && now !== undefined && !now.equals(manifestRead)) continue;
-      throw corrupt(target, `${error.message}, named in ${MANIFEST}, is missing`);
+      if (now === undefined || now.equals(manifestRead)) throw corrupt(target, `${error.message}, named in ${MANIFEST}, is missing`);
+      if (attempt >= READ_ATTEMPTS) {
+        throw new SemrecError(`load: the model in ${target} was replaced by other saves ${attempt} times while it was being read; try again`, 'ERR_MODEL_BUSY');
+      }
+      continue;
     }
     const weights = contents[WEIGHTS];
     const arrays: Record<string, SavedArray> = {};

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { threadId } from 'node:worker_threads';
 
 import { SemrecError } from '../errors';
 
@@ -57,27 +58,28 @@ export function writeError(file: string, cause: unknown, what = 'cannot write'):
   return new SemrecError(`${what} ${file}: ${osReason(cause)}`, 'ERR_WRITE', { cause });
 }
 
-// ---- owner tags: which host and process a temporary belongs to ----
+// ---- owner tags: which host, process and thread a temporary belongs to ----
 
 const HOST = createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
 
-/** A fresh `<host>-<pid>-<random>` tag for the temporaries of one write. */
+/** A fresh `<host>-<pid>-<thread>-<random>` tag for the temporaries of one write. */
 export function ownerTag(): string {
-  return `${HOST}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return `${HOST}-${process.pid}-${threadId}-${randomBytes(4).toString('hex')}`;
 }
 
-export const OWNER_TAG_PATTERN = '[0-9a-f]{8}-[0-9]+-[0-9a-f]{8}';
+export const OWNER_TAG_PATTERN = '[0-9a-f]{8}-[0-9]+-[0-9]+-[0-9a-f]{8}';
 
 /**
- * Who wrote a tagged temporary: 'own' (this process), 'gone' (a process of this host that no longer
- * exists: what it left is abandoned) or 'live' (a running process, another host on a shared file system,
- * or a tag that cannot be read: never judged abandoned, whatever its age).
+ * Who wrote a tagged temporary: 'own' (this thread of this process), 'gone' (a process of this host
+ * that no longer exists: what it left is abandoned) or 'live' (a running process, another thread of this
+ * one, another host on a shared file system, or a tag that cannot be read: never judged abandoned,
+ * whatever its age).
  */
 export function tagOwner(tag: string): 'own' | 'gone' | 'live' {
-  const m = /^([0-9a-f]{8})-([0-9]+)-[0-9a-f]{8}$/.exec(tag);
+  const m = /^([0-9a-f]{8})-([0-9]+)-([0-9]+)-[0-9a-f]{8}$/.exec(tag);
   if (!m || m[1] !== HOST) return 'live';
   const pid = Number(m[2]);
-  if (pid === process.pid) return 'own';
+  if (pid === process.pid) return Number(m[3]) === threadId ? 'own' : 'live';
   try {
     process.kill(pid, 0);
     return 'live';
