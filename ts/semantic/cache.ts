@@ -5,9 +5,10 @@
  * File layout (little-endian):
  *   magic "SEMRECEC" | version u32 | dim u32 | count u32 | modelIdBytes u32 | sha256 (32 bytes)
  *   | modelId (UTF-8) | count x 16-byte text keys | count x dim float32 vectors
- * The SHA-256 covers dim, count and modelIdBytes and everything after itself. A file for another model,
- * width or format version is ignored and replaced on save; a file that fails its checksum (or is cut
- * short) is reported as corrupt and rebuilt, never used. Saves are atomic (ts/util/fs.ts).
+ * The SHA-256 covers everything after itself; the counts before it must give the file's exact size
+ * (so a changed dim, count or id length is caught too). A file for another model or width is ignored
+ * and replaced on save; a file that fails its checksum (or is cut short) is reported as corrupt and
+ * rebuilt, never used. Saves are atomic (ts/util/fs.ts).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -18,20 +19,14 @@ import { writeFileAtomically } from '../util/fs';
 import type { Encoder } from './encoder';
 
 const MAGIC = Buffer.from('SEMRECEC', 'latin1');
-/** 2: the checksum covers the header's counts too (version 1 covered the body only). */
-const FORMAT_VERSION = 2;
+const FORMAT_VERSION = 1;
 /** Bytes of SHA-256(text) kept per entry: 128 bits, collisions are out of reach for any corpus. */
 const KEY_BYTES = 16;
 const HEADER_BYTES = 8 + 4 * 4 + 32;
 
-/** SHA-256 of the header's counts (bytes 12..24) and the body. */
-function checksum(header: Buffer, body: Buffer): Buffer {
-  return createHash('sha256').update(header.subarray(12, 24)).update(body).digest();
-}
-
 /**
  * 'loaded': the file was valid and belongs to this model; 'new': there was no file; 'stale': the file
- * belongs to another model id or width, or another format version, and is replaced on save; 'corrupt': the file failed its
+ * belongs to another model id or width and is replaced on save; 'corrupt': the file failed its
  * checksum or structure checks and is rebuilt.
  */
 export type CacheStatus = 'loaded' | 'new' | 'stale' | 'corrupt';
@@ -78,7 +73,6 @@ export class EmbeddingCache {
     }
     const parsed = parse(bytes);
     if ('corrupt' in parsed) return new EmbeddingCache(file, modelId, dim, 'corrupt', parsed.corrupt);
-    if ('stale' in parsed) return new EmbeddingCache(file, modelId, dim, 'stale', parsed.stale);
     if (parsed.modelId !== modelId || parsed.dim !== dim) {
       const why = parsed.modelId !== modelId ? `it holds vectors of ${parsed.modelId}` : `it holds ${parsed.dim}-d vectors`;
       return new EmbeddingCache(file, modelId, dim, 'stale', why);
@@ -134,26 +128,26 @@ export class EmbeddingCache {
     header.writeUInt32LE(this.dim, 12);
     header.writeUInt32LE(this.count, 16);
     header.writeUInt32LE(idBytes.length, 20);
-    checksum(header, body).copy(header, 24);
+    createHash('sha256').update(body).digest().copy(header, 24);
     await writeFileAtomically(this.file, Buffer.concat([header, body]));
     this.dirty = false;
   }
 }
 
-type Parsed = { modelId: string; dim: number; keys: string[]; vectors: Float32Array } | { corrupt: string } | { stale: string };
+type Parsed = { modelId: string; dim: number; keys: string[]; vectors: Float32Array } | { corrupt: string };
 
 function parse(bytes: Buffer): Parsed {
   if (bytes.length < HEADER_BYTES) return { corrupt: `file is ${bytes.length} bytes, shorter than the header` };
   if (!bytes.subarray(0, 8).equals(MAGIC)) return { corrupt: 'bad magic (not a semrec embedding cache)' };
   const version = bytes.readUInt32LE(8);
-  if (version !== FORMAT_VERSION) return { stale: `it is in format version ${version}, this semrec writes ${FORMAT_VERSION}` };
+  if (version !== FORMAT_VERSION) return { corrupt: `format version ${version}, expected ${FORMAT_VERSION}` };
   const dim = bytes.readUInt32LE(12);
   const count = bytes.readUInt32LE(16);
   const idLength = bytes.readUInt32LE(20);
   const expected = HEADER_BYTES + idLength + count * KEY_BYTES + count * dim * 4;
   if (dim === 0 || bytes.length !== expected) return { corrupt: `file is ${bytes.length} bytes, its header implies ${expected}` };
   const body = bytes.subarray(HEADER_BYTES);
-  if (!checksum(bytes, body).equals(bytes.subarray(24, 56))) return { corrupt: 'checksum mismatch' };
+  if (!createHash('sha256').update(body).digest().equals(bytes.subarray(24, 56))) return { corrupt: 'checksum mismatch' };
   const modelId = body.subarray(0, idLength).toString('utf8');
   const keys: string[] = [];
   let at = idLength;
