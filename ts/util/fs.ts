@@ -299,7 +299,7 @@ export async function checkCachedArtifact(file: string): Promise<{ state: 'intac
   try {
     recorded = JSON.parse(await fs.promises.readFile(checksumPath(file), 'utf8')) as typeof recorded;
   } catch {
-    return { state: 'damaged', reason: `${path.basename(checksumPath(file))} is missing or unreadable` };
+    return { state: 'damaged', reason: `it has no readable checksum file (${path.basename(checksumPath(file))}): an earlier semrec wrote it, or its writer was stopped` };
   }
   if (recorded.bytes !== stat.size) return { state: 'damaged', reason: `it has ${stat.size} bytes, its checksum file says ${String(recorded.bytes)}` };
   if ((await sha256File(file)) !== recorded.sha256) return { state: 'damaged', reason: 'its SHA-256 does not match its checksum file' };
