@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
-import { runSemrec } from '../helpers/cli';
+import { runCli } from '../helpers/cli';
 import { TestServer } from '../helpers/http-server';
 import { requireShared, sharedDataset } from '../helpers/shared';
 import { copyFolder, editLine, useTempDirs } from '../helpers/tempdir';
@@ -112,7 +112,7 @@ describe('cli: semrec data on paths that are not datasets', () => {
     const paths = ['/dev/null', ...(fs.existsSync(fifo) ? [fifo] : [])];
     for (const format of ['ml-100k', 'movielens-csv', 'ml-1m', 'amazon-reviews', 'myanimelist', 'interactions-csv']) {
       for (const p of paths) {
-        const r = await runSemrec(['data', 'stats', '--format', format, '--path', p, '--columns', 'user=0,item=1']);
+        const r = await runCli(['data', 'stats', '--format', format, '--path', p, '--columns', 'user=0,item=1']);
         assert.equal(r.code, 1, `${format} ${p}: ${r.stderr}`);
         assert.match(r.stderr, /^semrec: .*\[ERR_DATASET_(FORMAT|NOT_FOUND)\]\n$/, `${format} ${p}`);
       }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { readEmbeddingFile } from '../../ts/semantic/embedding-file';
-import { runSemrec as run } from '../helpers/cli';
+import { runCli as run } from '../helpers/cli';
 import { Random } from '../helpers/random';
 
 /** A small Amazon-style review file: 6 items, 40 reviews, praise for 4-5 stars and complaints for 1-2. */

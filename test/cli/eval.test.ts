@@ -8,35 +8,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { writeEmbeddingFile } from '../../ts/semantic/embedding-file';
-import { type CliRun, runSemrec } from '../helpers/cli';
+import { runCli, writeMl100kLike as writeDataset } from '../helpers/cli';
 import { shortWriteThenEnospc } from '../helpers/faults';
 import { Random } from '../helpers/random';
 import { useTempDirs } from '../helpers/tempdir';
-
-const GENRES = 19;
-
-/** 40 users x 30 movies in ml-100k's u.data / u.item layout. */
-function writeDataset(dir: string): void {
-  const rng = new Random(9);
-  const lines: string[] = [];
-  for (let u = 1; u <= 40; u++) {
-    const items = new Set<number>();
-    while (items.size < 12) items.add(rng.int(1, 30));
-    let t = 880000000;
-    for (const i of items) lines.push(`${u}\t${i}\t${rng.int(1, 5)}\t${(t += 1000)}`);
-  }
-  fs.writeFileSync(path.join(dir, 'u.data'), `${lines.join('\n')}\n`);
-  const items = Array.from({ length: 30 }, (_, k) => {
-    const flags = Array.from({ length: GENRES }, (_, g) => (g === k % GENRES || g === (k * 7) % GENRES ? '1' : '0'));
-    return `${k + 1}|Movie ${k + 1} (1995)|01-Jan-1995||http://example.org/${k + 1}|${flags.join('|')}`;
-  });
-  fs.writeFileSync(path.join(dir, 'u.item'), `${items.join('\n')}\n`, 'latin1');
-}
-
-function runCli(args: string[], beforeWritingReport?: () => void): Promise<CliRun> {
-  // The report is printed once, just before --out is written: the moment to inject a fault.
-  return runSemrec(args, beforeWritingReport && ((chunk) => /\| model \|/.test(chunk) && beforeWritingReport()));
-}
 
 describe('semrec eval', () => {
   const tempDir = useTempDirs('semrec-eval-');
@@ -122,8 +97,9 @@ describe('semrec eval', () => {
     fs.writeFileSync(out, 'the previous report\n');
     // The disk fills up while the models train: checkWritable passed, the final write hits ENOSPC.
     let restore: (() => void) | undefined;
-    const r = await runCli(['eval', '--format', 'ml-100k', '--path', dir, '--models', 'pop', '--protocol', 'ratio-80-20', '--out', out], () => {
-      restore = shortWriteThenEnospc();
+    // The report is printed once, just before --out is written: the moment to inject the fault.
+    const r = await runCli(['eval', '--format', 'ml-100k', '--path', dir, '--models', 'pop', '--protocol', 'ratio-80-20', '--out', out], (chunk) => {
+      if (/\| model \|/.test(chunk)) restore = shortWriteThenEnospc();
     });
     restore?.();
     assert.equal(r.code, 1);

@@ -1,14 +1,21 @@
-/** Runs the `semrec` command line in this process (ts/cli/main.ts), capturing what it prints. */
-import { main } from '../../ts/cli/main';
+/** Running the `semrec` command line inside the test process, and small datasets in real file layouts for it. */
+import fs from 'node:fs';
+import path from 'node:path';
 
-export interface CliRun {
+import { main } from '../../ts/cli/main';
+import { Random } from './random';
+
+export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
 }
 
-/** `semrec ...args`; `onStdout` sees each chunk before it is captured (e.g. to inject a fault at a moment). */
-export async function runSemrec(args: string[], onStdout?: (chunk: string) => void): Promise<CliRun> {
+/**
+ * Runs `semrec <args>` through the CLI's main(), capturing stdout and stderr; `onStdout` sees each chunk
+ * first (e.g. to inject a fault at that moment).
+ */
+export async function runCli(args: string[], onStdout?: (chunk: string) => void): Promise<CliResult> {
   const out: string[] = [];
   const err: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
@@ -25,4 +32,24 @@ export async function runSemrec(args: string[], onStdout?: (chunk: string) => vo
     process.stdout.write = write;
     process.stderr.write = writeErr;
   }
+}
+
+const GENRES = 19;
+
+/** 40 users x 30 movies (12 random ratings each) in ml-100k's u.data / u.item layout. */
+export function writeMl100kLike(dir: string, seed = 9): void {
+  const rng = new Random(seed);
+  const lines: string[] = [];
+  for (let u = 1; u <= 40; u++) {
+    const items = new Set<number>();
+    while (items.size < 12) items.add(rng.int(1, 30));
+    let t = 880000000;
+    for (const i of items) lines.push(`${u}\t${i}\t${rng.int(1, 5)}\t${(t += 1000)}`);
+  }
+  fs.writeFileSync(path.join(dir, 'u.data'), `${lines.join('\n')}\n`);
+  const items = Array.from({ length: 30 }, (_, k) => {
+    const flags = Array.from({ length: GENRES }, (_, g) => (g === k % GENRES || g === (k * 7) % GENRES ? '1' : '0'));
+    return `${k + 1}|Movie ${k + 1} (1995)|01-Jan-1995||http://example.org/${k + 1}|${flags.join('|')}`;
+  });
+  fs.writeFileSync(path.join(dir, 'u.item'), `${items.join('\n')}\n`, 'latin1');
 }

@@ -22,20 +22,13 @@ export interface DatasetCliOptions {
   timestampUnit?: TimestampUnit;
 }
 
-/**
- * Adds --format/--path and the load options to a command. With `mandatory: false` (a command that also
- * has modes without a dataset, like `eval --list-params`) the action checks them with requireDataset().
- */
-export function addDatasetOptions(command: Command, { mandatory = true } = {}): Command {
+/** Adds --format/--path and the load options to a command (`required: false` for commands that can do without a dataset). */
+export function addDatasetOptions(command: Command, { required = true }: { required?: boolean } = {}): Command {
   const format = new Option('--format <format>', 'dataset layout').choices([...DATASET_FORMATS]);
   const datasetPath = new Option('--path <path>', 'dataset folder (or file, for amazon-reviews, myanimelist, interactions-csv)');
-  if (mandatory) {
-    format.makeOptionMandatory();
-    datasetPath.makeOptionMandatory();
-  }
   return command
-    .addOption(format)
-    .addOption(datasetPath)
+    .addOption(required ? format.makeOptionMandatory() : format)
+    .addOption(required ? datasetPath.makeOptionMandatory() : datasetPath)
     .addOption(new Option('--on-error <policy>', "malformed rows: 'throw' stops with the file and line, 'skip' counts them").choices(['throw', 'skip']).default('throw'))
     .addOption(new Option('--duplicates <policy>', 'duplicate (user, item) rows').choices([...DUPLICATE_POLICIES]).default('keep-latest'))
     .option('--columns <mapping>', 'interactions-csv: user=<col>,item=<col>[,rating=<col>][,timestamp=<col>][,review=<col>] (header names or 0-based indices)')
@@ -45,16 +38,14 @@ export function addDatasetOptions(command: Command, { mandatory = true } = {}): 
     .addOption(new Option('--timestamp-unit <unit>', 'interactions-csv: timestamp unit').choices(['s', 'ms', 'iso', 'auto']));
 }
 
-/** Throws unless --format and --path were given (for commands that add them with mandatory: false). */
-export function requireDataset(options: Partial<DatasetCliOptions>): void {
-  for (const flag of ['format', 'path'] as const) {
-    if (!options[flag]) throw new SemrecError(`--${flag} is required (the dataset to read)`, 'ERR_INVALID_ARG_VALUE');
-  }
+/** The dataset options, for commands that add them with required: false; throws unless --format and --path were given. */
+export function requireDataset(options: Partial<DatasetCliOptions>, what: string): DatasetCliOptions {
+  if (!options.format || !options.path) throw new SemrecError(`${what} needs the dataset: --format <format> --path <path>`, 'ERR_INVALID_ARG_VALUE');
+  return { onError: 'throw', duplicates: 'keep-latest', header: true, ...options } as DatasetCliOptions;
 }
 
 /** Loads the dataset the options name, with a progress display on stderr and Ctrl-C cancellation. */
 export async function loadDatasetFromCli(options: DatasetCliOptions, signal?: AbortSignal): Promise<InteractionStore> {
-  requireDataset(options);
   const progress = createProgress();
   try {
     return await loadDataset({

@@ -50,7 +50,7 @@ function integers(text: string, flag: string, min: number): number[] {
 }
 
 /** Hyperparameters from --params (JSON or JSON5: { "bpr": { "lr": 0.01 } }) and --set model.key=value flags. */
-async function readParams(file: string | undefined, sets: string[]): Promise<Partial<Record<ModelName, Record<string, unknown>>>> {
+export async function readParams(file: string | undefined, sets: string[]): Promise<Partial<Record<ModelName, Record<string, unknown>>>> {
   const params: Partial<Record<ModelName, Record<string, unknown>>> = {};
   if (file) {
     let parsed: unknown;
@@ -137,7 +137,7 @@ export async function runEval(options: EvalOptions): Promise<void> {
     process.stdout.write(`${listParams()}\n`);
     return;
   }
-  requireDataset(options);
+  const dataset = requireDataset(options, 'semrec eval');
   const models = options.models.split(',').map((m) => checkModelName(m.trim(), '--models'));
   const protocol = checkProtocol(options.protocol);
   const seeds = integers(options.seeds, '--seeds', 0);
@@ -149,7 +149,7 @@ export async function runEval(options: EvalOptions): Promise<void> {
   const signal = interruptSignal();
   const progress = createProgress();
   try {
-    const store = await loadDatasetFromCli(options, signal);
+    const store = await loadDatasetFromCli(dataset, signal);
     const itemFeatures = options.itemFeatures ? await readItemFeatures(options.itemFeatures, store) : undefined;
     const report = await runExperiment({
       store,
@@ -180,7 +180,7 @@ export function registerEval(program: Command): void {
   const command = program
     .command('eval')
     .description('train and evaluate models on a dataset under an evaluation protocol (full ranking unless --sampled)');
-  addDatasetOptions(command, { mandatory: false }) // `eval --list-params` reads no dataset
+  addDatasetOptions(command, { required: false }) // `eval --list-params` reads no dataset
     .option('--models <list>', `comma-separated models (${MODEL_NAMES.join(', ')})`, 'pop,bpr')
     .option('--protocol <name>', `evaluation protocol (${PROTOCOLS.join(', ')})`, 'ratio-8-1-1')
     .option('--seeds <list>', 'comma-separated seeds: one run per seed (split and training)', '42')
