@@ -11,6 +11,7 @@ import { isSemrecError } from '../../ts/errors';
 import { evaluateRanking } from '../../ts/eval/ranking';
 import { userItems } from '../../ts/models/data';
 import { isRatingPredictor } from '../../ts/models/mf';
+import { writeModel } from '../../ts/models/persist';
 import { createModel, describeParams, loadModel, MODEL_NAMES, type ModelName } from '../../ts/models/registry';
 import { plantedInteractions } from '../helpers/interactions';
 import { Random } from '../helpers/random';
@@ -358,6 +359,15 @@ describe('models: saved files', () => {
       fs.writeFileSync(manifestPath, JSON.stringify({ ...manifest, ...edit }, null, 2));
       await assert.rejects(loadModel(dir), (e: unknown) => expectCode(code)(e) && message.test((e as Error).message), JSON.stringify(edit));
     }
+  });
+
+  it('refuses to save meta that JSON cannot keep (NaN), rather than writing a model that will not load', async () => {
+    const dir = path.join(tempDir(), 'x');
+    await assert.rejects(
+      writeModel(dir, { model: 'pop', params: {}, meta: { numUsers: NaN }, arrays: {} }),
+      (e: unknown) => expectCode('ERR_INVALID_ARG_VALUE')(e) && /meta 'numUsers'/.test((e as Error).message),
+    );
+    assert.ok(!fs.existsSync(dir));
   });
 
   it('says when there is no model to load', async () => {

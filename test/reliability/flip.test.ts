@@ -64,7 +64,7 @@ async function flipEach(file: string, rng: Random, seed: number, expected: unkno
 }
 
 describe('reliability: flipped bits in saved artifacts', function () {
-  it('a saved model: every file of its directory, each flip a coded error or identical recommendations', async () => {
+  it('a saved model: every file of its directory, each flip a coded error or identical recommendations', async function () {
     const seed = freshSeed();
     const rng = new Random(seed);
     const { train } = plantedInteractions(7, 30, 25, 8, 2);
@@ -80,14 +80,17 @@ describe('reliability: flipped bits in saved artifacts', function () {
     const expected = await results(await loadModel(dir));
     const files = fs.readdirSync(dir);
     assert.ok(files.length >= 2);
+    let total = 0;
     for (const name of files) {
       const { flips, caught } = await flipEach(path.join(dir, name), rng, seed, expected, async () => results(await loadModel(dir)));
       // A checksum catches every flip: none may load, even with equal results.
       assert.equal(caught, flips, `${name}: ${flips - caught} of ${flips} flips loaded`);
+      total += flips;
     }
+    this.test!.title += ` (${total} flips over ${files.length} files, all caught)`;
   });
 
-  it('an embedding file: header and vectors, each flip a coded error', async () => {
+  it('an embedding file: header and vectors, each flip a coded error', async function () {
     const seed = freshSeed();
     const rng = new Random(seed);
     const file = path.join(tempDir(), 'items.semb');
@@ -99,9 +102,10 @@ describe('reliability: flipped bits in saved artifacts', function () {
     };
     const { flips, caught } = await flipEach(file, rng, seed, await read(), read);
     assert.equal(caught, flips, `${flips - caught} of ${flips} flips read without error`);
+    this.test!.title += ` (${flips} flips, all caught)`;
   });
 
-  it('an embedding cache: each flip reported (corrupt or stale, so rebuilt) or identical vectors', async () => {
+  it('an embedding cache: each flip reported (corrupt or stale, so rebuilt) or identical vectors', async function () {
     const seed = freshSeed();
     const rng = new Random(seed);
     const file = path.join(tempDir(), 'vectors.semc');
@@ -124,13 +128,15 @@ describe('reliability: flipped bits in saved artifacts', function () {
       }
     });
     assert.equal(caught, flips, `${flips - caught} of ${flips} flips were used`);
+    this.test!.title += ` (${flips} flips, all caught)`;
   });
 
-  it('a cached converted model: each flip of it or of its checksum file makes it damaged (rebuilt)', async () => {
+  it('a cached converted model: each flip of it or of its checksum file makes it damaged (rebuilt)', async function () {
     const seed = freshSeed();
     const rng = new Random(seed);
     const file = path.join(tempDir(), 'model.onnx');
     await writeCachedArtifact(file, Buffer.from(Float32Array.from({ length: 3000 }, (_, i) => i).buffer));
+    let total = 0;
     for (const target of [file, `${file}.sha256`]) {
       let flips = 0;
       for (const at of positions(fs.statSync(target).size, rng)) {
@@ -144,6 +150,8 @@ describe('reliability: flipped bits in saved artifacts', function () {
         flips++;
       }
       assert.ok(flips > 0);
+      total += flips;
     }
+    this.test!.title += ` (${total} flips, all caught)`;
   });
 });

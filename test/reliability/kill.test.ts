@@ -95,9 +95,10 @@ function killWriterSoon(kind: WriterKind, target: string, rng: Random): Promise<
 
 describe('reliability: a writer process killed (SIGKILL) at random moments', function () {
   for (const kind of WRITER_KINDS) {
-    it(`${kind}: ${ROUNDS} random kills, each leaving version 0 or 1, and the next write removes the leftovers`, async () => {
+    it(`${kind}: ${ROUNDS} random kills, each leaving version 0 or 1, and the next write removes the leftovers`, async function () {
       const seed = freshSeed();
       const rng = new Random(seed);
+      const outcomes: Record<string, number> = {};
       for (let round = 0; round < ROUNDS; round++) {
         const target = path.join(tempDir(), 'artifact');
         await writeVersion(kind, target, 0);
@@ -106,6 +107,8 @@ describe('reliability: a writer process killed (SIGKILL) at random moments', fun
           throw new Error(`seed ${seed}, ${kind}: after a kill (${committed} writes committed), the artifact reads as neither version: ${error.message}`);
         });
         assert.ok(got === 0 || got === 1 || got === 'rebuild', String(got));
+        const key = got === 'rebuild' ? 'rebuilt' : `v${got}`;
+        outcomes[key] = (outcomes[key] ?? 0) + 1;
         await writeVersion(kind, target, 0);
         assert.equal(await readVersion(kind, target), 0);
         const dir = path.dirname(target);
@@ -117,6 +120,7 @@ describe('reliability: a writer process killed (SIGKILL) at random moments', fun
           assert.deepEqual(fs.readdirSync(dir).sort(), expectedEntries(kind, target).sort(), 'temporaries the killed write left behind remain');
         }
       }
+      this.test!.title += ` (${Object.entries(outcomes).map(([k, n]) => `${k}: ${n}`).join(', ')})`;
     });
   }
 });

@@ -45,6 +45,15 @@ describe('util/fs: writeFileAtomically', () => {
     assert.deepEqual(fs.readdirSync(dir), ['a.bin']);
   });
 
+  it('keeps the permissions of the file it replaces', async () => {
+    const file = path.join(tempDir(), 'private.md');
+    await writeFileAtomically(file, 'v1');
+    fs.chmodSync(file, 0o600);
+    await writeFileAtomically(file, 'v2');
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    assert.equal(fs.readFileSync(file, 'utf8'), 'v2');
+  });
+
   it('continues after a short write, as write(2) allows', async () => {
     const file = path.join(tempDir(), 'a.txt');
     let calls = 0;

@@ -218,7 +218,14 @@ export async function writeModel(dir: string, saved: SavedModel): Promise<void> 
       throw new SemrecError(`save: '${name}' cannot name a saved file (letters, digits, _ and - with one extension; not ${MANIFEST} or ${WEIGHTS})`, 'ERR_INVALID_ARG_VALUE');
     }
   }
+  for (const [name, value] of Object.entries(saved.meta)) {
+    // JSON would turn NaN into null and the load would then refuse the model: a bug in the model, caught here.
+    if (!isMetaValue(value) || (Array.isArray(value) ? value : [value]).some((v) => typeof v === 'number' && !Number.isFinite(v))) {
+      throw new SemrecError(`save: meta '${name}' must be a finite number, a string, a boolean or a list of them`, 'ERR_INVALID_ARG_VALUE');
+    }
+  }
   const existed = await checkTarget(target);
+  let committed = false;
   const tag = ownerTag();
   inFlight.add(tag);
   try {
@@ -249,10 +256,14 @@ export async function writeModel(dir: string, saved: SavedModel): Promise<void> 
     } catch (cause) {
       throw writeError(path.join(target, MANIFEST), cause);
     }
+    committed = true;
     await syncDir(target);
   } catch (error) {
-    await removeSave(target, tag);
-    if (!existed) await fs.rmdir(target).catch(() => undefined); // only if still empty
+    // Before the commit, this save's files go and the previous model stays; after it they are the model.
+    if (!committed) {
+      await removeSave(target, tag);
+      if (!existed) await fs.rmdir(target).catch(() => undefined); // only if still empty
+    }
     if (isSemrecError(error, 'ERR_WRITE')) {
       throw new SemrecError(`save: cannot save the model to ${target}: ${error.message}`, 'ERR_WRITE', { cause: error });
     }

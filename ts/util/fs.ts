@@ -254,6 +254,8 @@ export async function writeFileAtomically(file: string, data: FileData): Promise
   const temporary = `${target}.tmp-${ownerTag()}`;
   const written = await writeNewFileVerified(temporary, data, target);
   try {
+    // A replaced file keeps its permissions (a report made private stays private).
+    if (existing) await fs.promises.chmod(temporary, existing.mode & 0o7777);
     await fs.promises.rename(temporary, target);
   } catch (cause) {
     await fs.promises.rm(temporary, { force: true }).catch(() => undefined);
