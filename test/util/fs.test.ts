@@ -224,6 +224,26 @@ describe('util/fs: every writer on a full or read-only file system (tmpfs)', fun
     });
   }
 
+  it('checkWritable refuses a size the file system cannot hold, before any work', async function () {
+    const fsys = tmpfs(this);
+    const file = path.join(fsys.dir, 'items.semb');
+    await checkWritable(file, 100_000);
+    fsys.fill(50_000);
+    await assert.rejects(checkWritable(file, 100_000), expectWriteError(file, /needs at least .* MiB and the file system has .* free/));
+    assert.deepEqual(fs.readdirSync(fsys.dir), ['filler']);
+  });
+
+  it('names the real reason a directory cannot be made on a read-only file system (EROFS, not ENOENT)', async function () {
+    const fsys = tmpfs(this);
+    fsys.remount('ro');
+    try {
+      const file = path.join(fsys.dir, 'new', 'deeper', 'report.md');
+      await assert.rejects(writeFileAtomically(file, 'x'), expectWriteError(path.join(fsys.dir, 'new'), /read-only.*EROFS/));
+    } finally {
+      fsys.remount('rw');
+    }
+  });
+
   it('a read-only file system fails every writer with ERR_WRITE (EROFS), the old versions intact', async function () {
     const fsys = tmpfs(this);
     const files = WRITERS.map((w, i) => path.join(fsys.dir, `artifact-${i}`));

@@ -219,8 +219,22 @@ export async function makeDir(dir: string): Promise<void> {
   try {
     await fs.promises.mkdir(dir, { recursive: true });
   } catch (cause) {
-    throw writeError(dir, cause, 'cannot create the directory');
+    throw writeError(dir, await preciseMkdirError(path.resolve(dir), cause), 'cannot create the directory');
   }
+}
+
+/**
+ * Node's recursive mkdir reports ENOENT where the first missing directory cannot be made (a read-only
+ * file system gives EROFS there): find that directory and make it alone, for the real reason.
+ */
+async function preciseMkdirError(dir: string, cause: unknown): Promise<unknown> {
+  if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') return cause;
+  let missing = dir;
+  while (path.dirname(missing) !== missing && !(await fs.promises.stat(path.dirname(missing)).catch(() => undefined))) missing = path.dirname(missing);
+  return fs.promises.mkdir(missing).then(
+    async () => (await fs.promises.rmdir(missing).catch(() => undefined), cause),
+    (error: unknown) => error,
+  );
 }
 
 function temporaryPattern(file: string): RegExp {
@@ -267,9 +281,10 @@ export async function writeFileAtomically(file: string, data: FileData): Promise
 
 /**
  * Checks, before long work, that `file` can be written later: its directory exists (or can be made)
- * and accepts new files, and `file` itself is not a directory. Throws ERR_WRITE saying why not.
+ * and accepts new files, `file` itself is not a directory, and (given `atLeastBytes`) the file system
+ * has that much free space. Throws ERR_WRITE saying why not.
  */
-export async function checkWritable(file: string): Promise<void> {
+export async function checkWritable(file: string, atLeastBytes = 0): Promise<void> {
   const target = path.resolve(file);
   const existing = await fs.promises.stat(target).catch(() => undefined);
   if (existing?.isDirectory()) throw new SemrecError(`cannot write ${target}: it is a directory`, 'ERR_WRITE');
@@ -279,6 +294,15 @@ export async function checkWritable(file: string): Promise<void> {
     await writeNewFileVerified(probe, '', target);
   } finally {
     await fs.promises.rm(probe, { force: true }).catch(() => undefined);
+  }
+  if (atLeastBytes > 0) {
+    // The new file is written beside the old one, which stays until the rename: it needs all of it free.
+    const space = await fs.promises.statfs(path.dirname(target)).catch(() => undefined);
+    const free = space ? space.bavail * space.bsize : Infinity;
+    if (free < atLeastBytes) {
+      const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+      throw new SemrecError(`cannot write ${target}: it needs at least ${mib(atLeastBytes)} and the file system has ${mib(free)} free (ENOSPC)`, 'ERR_WRITE');
+    }
   }
 }
 

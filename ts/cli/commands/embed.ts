@@ -81,6 +81,9 @@ export function registerEmbed(program: Command): void {
           if (candidate.id === itemEncoder.id) await candidate.release(); // both capped to the same window
           else reviewEncoder = candidate;
         }
+        // The vectors alone need this much space (ids and the header come on top): say so before encoding.
+        const reviewRows = options.reviews && store.review ? store.numInteractions : 0;
+        await checkWritable(options.out, 4 * (store.numItems * itemEncoder.dim + reviewRows * (reviewEncoder.dim + 1)));
         let encoded = 0;
         let hits = 0;
         const run = async (encoder: Encoder, texts: string[]) => {
