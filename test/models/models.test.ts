@@ -4,6 +4,7 @@
  * bit-reproducible single-thread training, and learning something on planted data.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -11,7 +12,7 @@ import { isSemrecError } from '../../ts/errors';
 import { evaluateRanking } from '../../ts/eval/ranking';
 import { userItems } from '../../ts/models/data';
 import { isRatingPredictor } from '../../ts/models/mf';
-import { writeModel } from '../../ts/models/persist';
+import { MODEL_FORMAT_VERSION, writeModel } from '../../ts/models/persist';
 import { createModel, describeParams, loadModel, MODEL_NAMES, type ModelName } from '../../ts/models/registry';
 import { plantedInteractions } from '../helpers/interactions';
 import { Random } from '../helpers/random';
@@ -27,6 +28,8 @@ const ONE_EPOCH: Partial<Record<ModelName, object>> = {
   lightgcn: { epochs: 1, dim: 8, batchSize: 64 },
   vbpr: { epochs: 1, dim: 4, contentDim: 4 },
   lightfm: { epochs: 1, dim: 8 },
+  sasrec: { epochs: 1, hidden: 8, inner: 16, maxLength: 10, batchSize: 64 },
+  bert4rec: { epochs: 1, hidden: 8, inner: 16, maxLength: 10, batchSize: 64 },
 };
 
 /** Settings that train to convergence on the planted fixture within a second or two. */
@@ -37,6 +40,9 @@ const TRAINED: Partial<Record<ModelName, object>> = {
   lightgcn: { epochs: 40, dim: 16, batchSize: 256, lr: 0.01 },
   vbpr: { epochs: 40, dim: 16, contentDim: 8 },
   lightfm: { epochs: 20, dim: 16 },
+  // The planted fixture has no sequential order: the transformers learn the user's taste from the history.
+  sasrec: { epochs: 30, hidden: 16, inner: 32, layers: 1, maxLength: 20, batchSize: 256, lr: 0.005, hiddenDropout: 0.1, attnDropout: 0.1 },
+  bert4rec: { epochs: 30, hidden: 32, inner: 64, layers: 1, maxLength: 20, batchSize: 64, lr: 0.01, hiddenDropout: 0.1, attnDropout: 0.1 },
 };
 
 /** Random (user, item) pairs rated 1..5 by planted biases and tastes plus noise; the last 20% held out. */
@@ -274,7 +280,7 @@ describe('models: saved files', () => {
     const dir = await saved();
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
     assert.equal(manifest.format, 'semrec-model');
-    assert.equal(manifest.version, 2);
+    assert.equal(manifest.version, MODEL_FORMAT_VERSION);
     assert.equal(manifest.model, 'bpr');
     assert.match(manifest.files['weights.bin'].sha256, /^[0-9a-f]{64}$/);
     assert.equal(manifest.files['weights.bin'].bytes, fs.statSync(weightsFile(dir)).size);
@@ -320,13 +326,31 @@ describe('models: saved files', () => {
     await assert.rejects(loadModel(dir), expectCode('ERR_MODEL_CORRUPT'));
   });
 
-  it('refuses a model saved in another format version, saying which', async () => {
+  it('refuses a model saved in an older format version, saying how to re-save it', async () => {
     const dir = await saved();
     const manifestPath = path.join(dir, 'model.json');
     const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
     manifest.version = 1;
     fs.writeFileSync(manifestPath, JSON.stringify(manifest));
-    await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /earlier semrec in format version 1; this semrec reads version 2/.test((e as Error).message));
+    await assert.rejects(
+      loadModel(dir),
+      (e: unknown) =>
+        expectCode('ERR_MODEL_VERSION')(e) &&
+        new RegExp(`earlier semrec in format version 1; this semrec reads version ${MODEL_FORMAT_VERSION}`).test((e as Error).message) &&
+        /semrec train .*--model bpr/.test((e as Error).message),
+    );
+  });
+
+  it('refuses a model saved by a newer semrec (its own checksum intact), saying to upgrade', async () => {
+    const dir = await saved();
+    const manifestPath = path.join(dir, 'model.json');
+    const { manifestSha256: _old, ...manifest } = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+    manifest.version = MODEL_FORMAT_VERSION + 1;
+    // As a newer semrec would write it: the trailer's SHA-256 covers every byte before it.
+    const head = JSON.stringify(manifest, null, 2).slice(0, -2);
+    const sha = createHash('sha256').update(head).digest('hex');
+    fs.writeFileSync(manifestPath, `${head},\n  "manifestSha256": "${sha}"\n}\n`);
+    await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /upgrade semrec/.test((e as Error).message));
   });
 
   it('catches any edit of model.json that would change results: an array offset, a hyperparameter', async () => {
@@ -351,9 +375,9 @@ describe('models: saved files', () => {
     for (const [edit, code, message] of [
       [{ files: null }, 'ERR_MODEL_CORRUPT', /damaged/],
       [{ weights: null }, 'ERR_MODEL_CORRUPT', /damaged/],
-      [{ version: '2' }, 'ERR_MODEL_CORRUPT', /damaged/],
+      [{ version: String(MODEL_FORMAT_VERSION) }, 'ERR_MODEL_CORRUPT', /damaged/],
       [{ version: '1' }, 'ERR_MODEL_CORRUPT', /damaged/],
-      [{ version: 3 }, 'ERR_MODEL_CORRUPT', /damaged/], // a newer version's checksum would match; this one does not
+      [{ version: MODEL_FORMAT_VERSION + 1 }, 'ERR_MODEL_CORRUPT', /damaged/], // a newer version's checksum would match; this one does not
       [{ version: 1 }, 'ERR_MODEL_VERSION', /earlier semrec/],
     ] as const) {
       fs.writeFileSync(manifestPath, JSON.stringify({ ...manifest, ...edit }, null, 2));

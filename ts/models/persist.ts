@@ -1,7 +1,8 @@
 /**
  * The on-disk format of a saved model: a directory holding
- *   model.json             { format, version, model, params, meta, arrays, files, manifestSha256 }
- *   weights.<tag>.bin      the typed arrays back to back (8-byte aligned), laid out by `arrays`
+ *   model.json             { format, version, model, params, meta, provenance, arrays, files, manifestSha256 }
+ *   weights.<tag>.bin      the typed arrays, then the JSON sections (raw ids, item catalog) as UTF-8 text,
+ *                          back to back (8-byte aligned), laid out by `arrays` (a section has dtype 'json')
  *   <name>.<tag><ext>      any further file a model saves (SavedModel.files), by logical name
  * `files` lists every data file with its size and SHA-256, and `manifestSha256` (the last field) is the
  * SHA-256 of every byte of model.json before it: every byte that decides results is verified at load,
@@ -33,8 +34,13 @@ import {
 } from '../util/fs';
 
 export const MODEL_FORMAT = 'semrec-model';
-/** Bumped whenever the layout of model.json or its files changes; other versions are refused. */
-export const MODEL_FORMAT_VERSION = 2;
+/**
+ * Bumped whenever the layout of model.json or its files changes; other versions are refused.
+ * 2: raw ids, item catalog, training-data fingerprint and provenance (semrec version) in every model.
+ * 3: every data file listed with its SHA-256 under `files`, tagged file names (one rename commits a
+ *    save), and model.json's own SHA-256 as its last field.
+ */
+export const MODEL_FORMAT_VERSION = 3;
 const MANIFEST = 'model.json';
 /** Logical name of the arrays' file. */
 const WEIGHTS = 'weights.bin';
@@ -45,7 +51,7 @@ const ALIGN = 8;
  */
 const READ_ATTEMPTS = 50;
 
-export type SavedArray = Float32Array | Int32Array;
+export type SavedArray = Float32Array | Int32Array | Uint8Array;
 export type MetaValue = number | string | boolean | number[] | string[];
 
 export interface SavedModel {
@@ -59,11 +65,20 @@ export interface SavedModel {
    * `-` and one extension), written, checksummed and verified like the weights.
    */
   files?: Record<string, Uint8Array>;
+  /** Larger JSON values (raw ids, the item catalog), stored in the weights file under its checksum. */
+  sections?: Record<string, unknown>;
+  /** Small, human-readable facts about the model (semrec version, training-data fingerprint), in model.json. */
+  provenance?: object;
 }
+
+type Dtype = 'float32' | 'int32' | 'uint8' | 'json';
+/** Bytes per element of each dtype. */
+const WIDTH: Record<Dtype, number> = { float32: 4, int32: 4, uint8: 1, json: 1 };
 
 interface ArrayEntry {
   name: string;
-  dtype: 'float32' | 'int32';
+  dtype: Dtype;
+  /** Elements (bytes for 'uint8' and 'json'). */
   length: number;
   offset: number;
 }
@@ -81,6 +96,7 @@ interface Manifest {
   model: string;
   params: object;
   meta: Record<string, MetaValue>;
+  provenance?: object;
   /** Layout of `files['weights.bin']`. */
   arrays: ArrayEntry[];
   files: Record<string, FileEntry>;
@@ -105,15 +121,31 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-function layout(arrays: Record<string, SavedArray>): { entries: ArrayEntry[]; chunks: Uint8Array[] } {
+function dtypeOf(array: SavedArray): Dtype {
+  return array instanceof Float32Array ? 'float32' : array instanceof Int32Array ? 'int32' : 'uint8';
+}
+
+/** The weights file's blocks: the typed arrays, then each JSON section as UTF-8 bytes, each 8-byte aligned. */
+function layout(saved: SavedModel): { entries: ArrayEntry[]; chunks: Uint8Array[] } {
+  const list = Object.entries(saved.arrays).map(([name, a]) => ({
+    name,
+    dtype: dtypeOf(a),
+    bytes: new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
+    length: a.length,
+  }));
+  for (const [name, value] of Object.entries(saved.sections ?? {})) {
+    if (name in saved.arrays) throw new SemrecError(`save: '${name}' is both an array and a section`, 'ERR_INTERNAL');
+    const bytes = new TextEncoder().encode(JSON.stringify(value));
+    list.push({ name, dtype: 'json', bytes, length: bytes.length });
+  }
   const entries: ArrayEntry[] = [];
   const chunks: Uint8Array[] = [];
   let offset = 0;
-  for (const [name, array] of Object.entries(arrays)) {
-    entries.push({ name, dtype: array instanceof Float32Array ? 'float32' : 'int32', length: array.length, offset });
-    chunks.push(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
-    const padded = Math.ceil(array.byteLength / ALIGN) * ALIGN;
-    if (padded > array.byteLength) chunks.push(new Uint8Array(padded - array.byteLength));
+  for (const block of list) {
+    entries.push({ name: block.name, dtype: block.dtype, length: block.length, offset });
+    chunks.push(block.bytes);
+    const padded = Math.ceil(block.bytes.length / ALIGN) * ALIGN;
+    if (padded > block.bytes.length) chunks.push(new Uint8Array(padded - block.bytes.length));
     offset += padded;
   }
   return { entries, chunks };
@@ -235,7 +267,7 @@ export async function writeModel(dir: string, saved: SavedModel): Promise<void> 
       const written: WrittenFile = await writeNewFileVerified(path.join(target, name), data);
       return { path: name, bytes: written.bytes, sha256: written.sha256 };
     };
-    const { entries, chunks } = layout(saved.arrays);
+    const { entries, chunks } = layout(saved);
     const files: Record<string, FileEntry> = { [WEIGHTS]: await store(WEIGHTS, chunks) };
     for (const [name, data] of Object.entries(saved.files ?? {})) files[name] = await store(name, [data]);
     const manifest: Manifest = {
@@ -244,6 +276,7 @@ export async function writeModel(dir: string, saved: SavedModel): Promise<void> 
       model: saved.model,
       params: saved.params,
       meta: saved.meta,
+      ...(saved.provenance ? { provenance: saved.provenance } : {}),
       arrays: entries,
       files,
     };
@@ -293,6 +326,7 @@ function checkManifest(dir: string, m: Record<string, unknown>): Manifest {
   if (typeof m.model !== 'string') throw corrupt(dir, `${MANIFEST}: "model" must be a string`);
   if (!isObject(m.params)) throw corrupt(dir, `${MANIFEST}: "params" must be an object`);
   if (!isObject(m.meta) || !Object.values(m.meta).every(isMetaValue)) throw corrupt(dir, `${MANIFEST}: "meta" must be an object of numbers, strings, booleans or lists`);
+  if (m.provenance !== undefined && !isObject(m.provenance)) throw corrupt(dir, `${MANIFEST}: "provenance" must be an object`);
   if (!isObject(m.files)) throw corrupt(dir, `${MANIFEST}: "files" must be an object`);
   for (const [name, f] of Object.entries(m.files)) {
     if (!isObject(f) || typeof f.path !== 'string' || !DATA_FILE.test(f.path) || !isCount(f.bytes) || typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) {
@@ -306,8 +340,9 @@ function checkManifest(dir: string, m: Record<string, unknown>): Manifest {
   for (const a of m.arrays as unknown[]) {
     if (!isObject(a) || typeof a.name !== 'string' || names.has(a.name)) throw corrupt(dir, `${MANIFEST}: an entry of "arrays" lacks a name or repeats one`);
     names.add(a.name);
-    if (a.dtype !== 'float32' && a.dtype !== 'int32') throw corrupt(dir, `array ${a.name} has dtype ${String(a.dtype)}`);
-    if (!isCount(a.offset) || !isCount(a.length) || a.offset % ALIGN !== 0 || a.offset + a.length * 4 > weightBytes) {
+    const width = typeof a.dtype === 'string' && Object.prototype.hasOwnProperty.call(WIDTH, a.dtype) ? WIDTH[a.dtype as Dtype] : undefined;
+    if (width === undefined) throw corrupt(dir, `array ${a.name} has dtype ${String(a.dtype)}`);
+    if (!isCount(a.offset) || !isCount(a.length) || a.offset % ALIGN !== 0 || a.offset + a.length * width > weightBytes) {
       throw corrupt(dir, `array ${a.name} lies outside ${WEIGHTS} (offset ${String(a.offset)}, length ${String(a.length)})`);
     }
   }
@@ -339,7 +374,9 @@ async function readManifest(target: string): Promise<{ bytes: Buffer; manifest: 
     const hint = version < MODEL_FORMAT_VERSION ? 'saved by an earlier semrec' : 'saved by a newer semrec';
     throw new SemrecError(
       `load: the model in ${target} was ${hint} in format version ${version}; this semrec reads version ${MODEL_FORMAT_VERSION} ` +
-        `(${version < MODEL_FORMAT_VERSION ? 're-train and save it with this version' : 'upgrade semrec'})`,
+        (version < MODEL_FORMAT_VERSION
+          ? `(re-train and save it with this version: \`semrec train --format <f> --path <dataset> --model ${String(parsed.model)} --out ${target}\`, or model.fit(...) then model.save(dir))`
+          : '(upgrade semrec to read it)'),
       'ERR_MODEL_VERSION',
     );
   }
@@ -383,12 +420,31 @@ export async function readModel(dir: string): Promise<SavedModel> {
     }
     const weights = contents[WEIGHTS];
     const arrays: Record<string, SavedArray> = {};
+    const sections: Record<string, unknown> = {};
     for (const entry of manifest.arrays) {
-      const copy = new Uint8Array(weights.subarray(entry.offset, entry.offset + entry.length * 4)); // aligned, owned
-      arrays[entry.name] = entry.dtype === 'float32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer);
+      const bytes = weights.subarray(entry.offset, entry.offset + entry.length * WIDTH[entry.dtype]);
+      if (entry.dtype === 'json') {
+        try {
+          sections[entry.name] = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+        } catch (cause) {
+          throw corrupt(target, `section ${entry.name} is not valid JSON (${(cause as Error).message})`);
+        }
+        continue;
+      }
+      const copy = new Uint8Array(bytes); // aligned, owned
+      arrays[entry.name] =
+        entry.dtype === 'float32' ? new Float32Array(copy.buffer) : entry.dtype === 'int32' ? new Int32Array(copy.buffer) : copy;
     }
     const files: Record<string, Uint8Array> = {};
     for (const [name, data] of Object.entries(contents)) if (name !== WEIGHTS) files[name] = new Uint8Array(data);
-    return { model: manifest.model, params: manifest.params, meta: manifest.meta, arrays, ...(Object.keys(files).length ? { files } : {}) };
+    return {
+      model: manifest.model,
+      params: manifest.params,
+      meta: manifest.meta,
+      arrays,
+      sections,
+      ...(manifest.provenance ? { provenance: manifest.provenance } : {}),
+      ...(Object.keys(files).length ? { files } : {}),
+    };
   }
 }
