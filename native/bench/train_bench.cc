@@ -25,6 +25,7 @@
 #include <immintrin.h>
 #endif
 
+#include "semrec/gemm.h"
 #include "semrec/parallel.h"
 #include "semrec/train_common.h"
 #include "semrec/train_lightgcn.h"
@@ -212,6 +213,28 @@ int runPropagate(const Options& o) {
   return 0;
 }
 
+// The GEMM micro-kernel on NeuMF's layer shape (a strip of pair activations x the packed 32 x 64 weights):
+// its FLOP rate, against the machine's FMA throughput ("floor").
+int runGemm(const Options& o) {
+  const int64_t rows = 192, cols = 32, dim = 64, reps = 200;
+  const std::vector<float> A = gaussian(rows * dim, 1.0f, 1), B = gaussian(cols * dim, 1.0f, 2);
+  std::vector<float> packed(gemm::packedFloats(cols, dim)), C(rows * cols);
+  gemm::pack(B.data(), dim, cols, dim, packed.data());
+  std::vector<double> ms, cpu;
+  for (int r = 0; r < o.runs * 10; ++r) {
+    const double t0 = nowMs(), c0 = cpuMs();
+    for (int k = 0; k < reps; ++k) gemm::multiply(A.data(), dim, rows, packed.data(), cols, dim, nullptr, C.data(), cols);
+    ms.push_back(nowMs() - t0);
+    cpu.push_back(cpuMs() - c0);
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("{\"op\":\"gemm\",\"rows\":%lld,\"cols\":%lld,\"dim\":%lld,\"stripRows\":%lld,%s,\"gflopsAtMin\":%.1f}\n",
+              static_cast<long long>(rows), static_cast<long long>(cols), static_cast<long long>(dim),
+              static_cast<long long>(gemm::stripRows()), stats(ms, cpu).c_str(),
+              2.0 * rows * cols * dim * reps / (ms.front() / 1000) / 1e9);
+  return 0;
+}
+
 NeuMfLayout neumfLayout(int64_t users, int64_t items) { return NeuMfLayout::make(users, items, 64, 64, {64, 32}); }
 
 int runNeuMfScore(const Options& o) {
@@ -395,6 +418,7 @@ int main(int argc, char** argv) {
   if (o.command == "neumf-epoch") return runNeuMfEpoch(o);
   if (o.command == "floor") return runFloor(o);
   if (o.command == "propagate") return runPropagate(o);
+  if (o.command == "gemm") return runGemm(o);
   std::fprintf(stderr, "unknown command %s\n", o.command.c_str());
   return 2;
 }

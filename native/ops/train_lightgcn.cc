@@ -335,17 +335,10 @@ const Kernels& kernels() {
   return k;
 }
 
-// ---- element-wise row operations ----
-// Compiled for AVX-512, AVX2 and baseline x86-64 (picked at load time); element-wise, so every version
-// gives the same bits.
-#if defined(__x86_64__) && !defined(__clang__)
-#define SEMREC_ROW_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SEMREC_ROW_CLONES
-#endif
+// ---- element-wise row operations (SEMREC_VECTOR_CLONES: the same bits at every vector width) ----
 
 // final = (E_0 + E_1 + ... + E_{L-1} + top) * inv, added in that order; `layers` holds E_1..E_{L-1}.
-SEMREC_ROW_CLONES void finalRow(float* __restrict f, const float* e0, const float* const* layers, int64_t middle,
+SEMREC_VECTOR_CLONES void finalRow(float* __restrict f, const float* e0, const float* const* layers, int64_t middle,
                                 const float* top, float inv, int64_t d) {
   for (int64_t t = 0; t < d; ++t) f[t] = e0[t];
   for (int64_t k = 0; k < middle; ++k) {
@@ -358,7 +351,7 @@ SEMREC_ROW_CLONES void finalRow(float* __restrict f, const float* e0, const floa
 }
 
 // G_u += c (f_i - f_j); G_i += c f_u; G_j -= c f_u (one triple's share of dloss/dfinal).
-SEMREC_ROW_CLONES void scatterTriple(float* Gu, float* Gi, float* Gj, const float* fu, const float* fi, const float* fj,
+SEMREC_VECTOR_CLONES void scatterTriple(float* Gu, float* Gi, float* Gj, const float* fu, const float* fi, const float* fj,
                                      float c, int64_t d) {
   for (int64_t t = 0; t < d; ++t) Gu[t] += c * (fi[t] - fj[t]);
   for (int64_t t = 0; t < d; ++t) Gi[t] += c * fu[t];
@@ -366,7 +359,7 @@ SEMREC_ROW_CLONES void scatterTriple(float* Gu, float* Gi, float* Gj, const floa
 }
 
 // grad = G s + b_1 s + ... + b_{L-1} s + top s, then + penalty e once per use; `layers` holds b_1..b_{L-1}.
-SEMREC_ROW_CLONES void gradientRow(float* __restrict out, const float* Gn, const float* const* layers, int64_t middle,
+SEMREC_VECTOR_CLONES void gradientRow(float* __restrict out, const float* Gn, const float* const* layers, int64_t middle,
                                    const float* top, float s, const float* e, float penalty, int32_t uses, int64_t d) {
   for (int64_t t = 0; t < d; ++t) out[t] = Gn[t] * s;
   for (int64_t k = 0; k < middle; ++k) {

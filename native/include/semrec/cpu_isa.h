@@ -6,6 +6,14 @@
 #include <cstdlib>
 #include <cstring>
 
+// Compiles a function for AVX-512, AVX2 and baseline x86-64, the version picked at load time: plain
+// element-wise loops then vectorise at each width (and give the same bits on each, having no reductions).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SEMREC_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SEMREC_VECTOR_CLONES
+#endif
+
 namespace semrec {
 
 enum class CpuIsa { Baseline = 0, Avx2 = 1, Avx512 = 2 };
