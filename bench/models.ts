@@ -28,6 +28,7 @@ import { createModel, MODEL_NAMES, type ModelName } from '../ts/models/registry'
 import { deviceInfo } from '../ts/native/device';
 import { csrFromPairs } from '../ts/util/csr';
 import { Random } from '../ts/util/random';
+import { syntheticDataset } from './datasets';
 import type { BenchContext, Suite } from './harness';
 
 /** Held-out items per user in the evaluation benchmark. */
@@ -42,60 +43,6 @@ interface Dataset {
   name: string;
   train: TrainingData;
   test: Csr;
-}
-
-/** Zipf-like popularity: item i has weight 1 / (i + 10)^0.9 (a long tail without one dominating item). */
-function syntheticDataset(numUsers: number, numItems: number, meanPerUser: number, seed: number): Dataset {
-  const rng = new Random(seed);
-  const cumulative = new Float64Array(numItems);
-  let total = 0;
-  for (let i = 0; i < numItems; i++) cumulative[i] = total += 1 / (i + 10) ** 0.9;
-  const drawItem = () => {
-    const x = rng.float() * total;
-    let lo = 0;
-    let hi = numItems - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cumulative[mid] < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-  const users: number[] = [];
-  const items: number[] = [];
-  const testUsers: number[] = [];
-  const testItems: number[] = [];
-  for (let u = 0; u < numUsers; u++) {
-    // Log-normal activity around the mean, at least 5 training items plus the test items.
-    const n = Math.min(numItems / 2, 5 + Math.round(meanPerUser * Math.exp(rng.normal() * 0.8 - 0.32)));
-    const chosen = new Set<number>();
-    while (chosen.size < n + TEST_PER_USER) chosen.add(drawItem());
-    let k = 0;
-    for (const i of chosen) {
-      if (k++ < TEST_PER_USER) {
-        testUsers.push(u);
-        testItems.push(i);
-      } else {
-        users.push(u);
-        items.push(i);
-      }
-    }
-  }
-  const numGenres = 20;
-  const genres = Array.from({ length: numItems }, (_, i) => [`g${i % numGenres}`, `g${(i * 7 + 3) % numGenres}`]);
-  const train: TrainingData = {
-    name: `synthetic-${numUsers / 1000}k-x-${numItems / 1000}k`,
-    numUsers,
-    numItems,
-    numInteractions: users.length,
-    userIdx: Int32Array.from(users),
-    itemIdx: Int32Array.from(items),
-    rating: new Float32Array(users.length).fill(1),
-    timestamp: new Float64Array(users.length),
-    items: { title: new Array(numItems).fill(undefined), genres, text: {}, numeric: {} },
-    users: { fields: {} },
-  };
-  return { name: train.name, train, test: csrFromPairs(numUsers, testUsers, testItems) };
 }
 
 async function ml100k(): Promise<Dataset | undefined> {
@@ -361,7 +308,9 @@ export const modelSuite: Suite = {
     const ml = await ml100k();
     if (ml) datasets.push(ml);
     else context.log('ml-100k not found under ../shared/datasets: skipped');
-    datasets.push(context.quick ? syntheticDataset(5_000, 2_000, 20, 1) : syntheticDataset(100_000, 20_000, 20, 1));
+    const [users, items] = context.quick ? [5_000, 2_000] : [100_000, 20_000];
+    const generated = syntheticDataset(users, items, 20, 1, { testPerUser: TEST_PER_USER });
+    datasets.push({ name: generated.name, train: generated.train, test: generated.test });
     const results = [];
     for (const d of datasets) results.push(...(await benchDataset(d, context)));
     return {

@@ -7,9 +7,10 @@ import { type Suite, writeSuiteResults } from './harness';
 import { dataLoadSuite } from './data-load';
 import { kernelSuite } from './kernels';
 import { modelSuite } from './models';
+import { recboleSuite } from './recbole';
 import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, recboleSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

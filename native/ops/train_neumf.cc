@@ -8,6 +8,7 @@
 #include "semrec/cpu_isa.h"
 #include "semrec/gemm.h"
 #include "semrec/parallel.h"
+#include "semrec/thread_team.h"
 
 namespace semrec::train {
 
@@ -131,13 +132,14 @@ double sampleGradient(const NeuMfLayout& L, const float* P, int32_t u, int32_t i
 // The batch [begin, end) of samples: per-sample embedding gradients into emb (in sample order), the
 // summed dense gradient into dense (layout.total - embeddingEnd floats, zeroed here). Returns the summed loss.
 double batchGradient(const NeuMfLayout& L, const float* P, const PointSamples& S, int64_t begin, int64_t end,
-                     std::vector<float>& sliceDense, float* dense, float* emb, const ExecConfig& config) {
+                     std::vector<float>& sliceDense, std::vector<double>& sliceLoss, std::vector<Scratch>& scratches,
+                     float* dense, float* emb, ThreadTeam& team) {
   const int64_t denseSize = L.total - L.embeddingEnd, width = embWidth(L);
   const int64_t slices = (end - begin + kSlice - 1) / kSlice;
   sliceDense.assign(static_cast<size_t>(slices * denseSize), 0.0f);
-  std::vector<double> sliceLoss(slices, 0.0);
-  parallelFor(slices, 1, config.numThreads, [&](int64_t s0, int64_t s1, int) {
-    Scratch scratch(L);
+  sliceLoss.assign(static_cast<size_t>(slices), 0.0);
+  team.parallelFor(slices, 1, [&](int64_t s0, int64_t s1, int worker) {
+    Scratch& scratch = scratches[worker];
     for (int64_t sl = s0; sl < s1; ++sl) {
       const int64_t b = begin + sl * kSlice, e = std::min(end, b + kSlice);
       for (int64_t s = b; s < e; ++s)
@@ -204,13 +206,16 @@ double neumfEpoch(const NeuMfLayout& L, float* params, float* m, float* v, int64
                   const NeuMfHyper& h, const ExecConfig& config) {
   const int64_t denseSize = L.total - L.embeddingEnd;
   const int64_t batch = std::max<int64_t>(1, h.batchSize);
+  ThreadTeam team(config.numThreads);
+  std::vector<Scratch> scratches(team.size(), Scratch(L));
   std::vector<float> sliceDense, dense(denseSize), emb(static_cast<size_t>(batch * embWidth(L)));
+  std::vector<double> sliceLoss;
   EmbeddingGrad eg(L);
   double total = 0;
   for (int64_t begin = 0; begin < S.size; begin += batch) {
     const int64_t end = std::min(S.size, begin + batch);
     const float scale = 1.0f / static_cast<float>(end - begin);
-    total += batchGradient(L, params, S, begin, end, sliceDense, dense.data(), emb.data(), config);
+    total += batchGradient(L, params, S, begin, end, sliceDense, sliceLoss, scratches, dense.data(), emb.data(), team);
     for (float& g : dense) g *= scale;
     eg.add(L, S, begin, end, emb.data(), scale);
     const int64_t t = ++*step;
@@ -232,9 +237,13 @@ double neumfGradient(const NeuMfLayout& L, const float* params, const PointSampl
                      const ExecConfig& config) {
   std::fill(grad, grad + L.total, 0.0f);
   if (S.size == 0) return 0.0;
+  ThreadTeam team(config.numThreads);
+  std::vector<Scratch> scratches(team.size(), Scratch(L));
   std::vector<float> sliceDense, emb(static_cast<size_t>(S.size * embWidth(L)));
+  std::vector<double> sliceLoss;
   const float scale = 1.0f / static_cast<float>(S.size);
-  const double loss = batchGradient(L, params, S, 0, S.size, sliceDense, grad + L.embeddingEnd, emb.data(), config);
+  const double loss =
+      batchGradient(L, params, S, 0, S.size, sliceDense, sliceLoss, scratches, grad + L.embeddingEnd, emb.data(), team);
   for (int64_t t = L.embeddingEnd; t < L.total; ++t) grad[t] *= scale;
   EmbeddingGrad eg(L);
   eg.add(L, S, 0, S.size, emb.data(), scale);
