@@ -8,9 +8,10 @@ import { dataLoadSuite } from './data-load';
 import { kernelSuite } from './kernels';
 import { modelSuite } from './models';
 import { recboleSuite } from './recbole';
+import { retrievalSuite } from './retrieval';
 import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, recboleSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, retrievalSuite, recboleSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

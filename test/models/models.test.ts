@@ -11,6 +11,7 @@ import { isSemrecError } from '../../ts/errors';
 import { evaluateRanking } from '../../ts/eval/ranking';
 import { userItems } from '../../ts/models/data';
 import { isRatingPredictor } from '../../ts/models/mf';
+import { MODEL_FORMAT_VERSION } from '../../ts/models/persist';
 import { createModel, describeParams, loadModel, MODEL_NAMES, type ModelName } from '../../ts/models/registry';
 import { plantedInteractions } from '../helpers/interactions';
 import { Random } from '../helpers/random';
@@ -26,6 +27,8 @@ const ONE_EPOCH: Partial<Record<ModelName, object>> = {
   lightgcn: { epochs: 1, dim: 8, batchSize: 64 },
   vbpr: { epochs: 1, dim: 4, contentDim: 4 },
   lightfm: { epochs: 1, dim: 8 },
+  sasrec: { epochs: 1, hidden: 8, inner: 16, maxLength: 10, batchSize: 64 },
+  bert4rec: { epochs: 1, hidden: 8, inner: 16, maxLength: 10, batchSize: 64 },
 };
 
 /** Settings that train to convergence on the planted fixture within a second or two. */
@@ -36,6 +39,9 @@ const TRAINED: Partial<Record<ModelName, object>> = {
   lightgcn: { epochs: 40, dim: 16, batchSize: 256, lr: 0.01 },
   vbpr: { epochs: 40, dim: 16, contentDim: 8 },
   lightfm: { epochs: 20, dim: 16 },
+  // The planted fixture has no sequential order: the transformers learn the user's taste from the history.
+  sasrec: { epochs: 30, hidden: 16, inner: 32, layers: 1, maxLength: 20, batchSize: 256, lr: 0.005, hiddenDropout: 0.1, attnDropout: 0.1 },
+  bert4rec: { epochs: 30, hidden: 32, inner: 64, layers: 1, maxLength: 20, batchSize: 64, lr: 0.01, hiddenDropout: 0.1, attnDropout: 0.1 },
 };
 
 /** Random (user, item) pairs rated 1..5 by planted biases and tastes plus noise; the last 20% held out. */
@@ -270,7 +276,7 @@ describe('models: saved files', () => {
     const dir = await saved();
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
     assert.equal(manifest.format, 'semrec-model');
-    assert.equal(manifest.version, 1);
+    assert.equal(manifest.version, MODEL_FORMAT_VERSION);
     assert.equal(manifest.model, 'bpr');
     assert.match(manifest.weights.sha256, /^[0-9a-f]{64}$/);
     assert.deepEqual(fs.readdirSync(path.dirname(dir)), ['bpr']);
@@ -312,13 +318,25 @@ describe('models: saved files', () => {
     await assert.rejects(loadModel(dir), expectCode('ERR_MODEL_CORRUPT'));
   });
 
-  it('refuses a model saved in another format version, saying which', async () => {
+  it('refuses a model saved in an older format version, saying how to re-save it', async () => {
     const dir = await saved();
     const manifestPath = path.join(dir, 'model.json');
     const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
-    manifest.version = 2;
+    manifest.version = 1;
     fs.writeFileSync(manifestPath, JSON.stringify(manifest));
-    await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /version 2/.test((e as Error).message));
+    await assert.rejects(
+      loadModel(dir),
+      (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /version 1/.test((e as Error).message) && /semrec train .*--model bpr/.test((e as Error).message),
+    );
+  });
+
+  it('refuses a model saved by a newer semrec, saying to upgrade', async () => {
+    const dir = await saved();
+    const manifestPath = path.join(dir, 'model.json');
+    const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+    manifest.version = MODEL_FORMAT_VERSION + 1;
+    fs.writeFileSync(manifestPath, JSON.stringify(manifest));
+    await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /upgrade semrec/.test((e as Error).message));
   });
 
   it('says when there is no model to load', async () => {

@@ -6,22 +6,34 @@
 import { Command, CommanderError } from 'commander';
 
 import { isSemrecError } from '../errors';
+import { registerChat } from './commands/chat';
 import { registerData } from './commands/data';
 import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
+import { registerRecommend } from './commands/recommend';
+import { registerTrain } from './commands/train';
+import { registerTune } from './commands/tune';
+import { formatVersion } from '../version';
 
 export function buildProgram(): Command {
   const program = new Command('semrec')
     .description('Semantic recommendation engine: LLM-Rec, Chat-REC and classic baselines on native CPU/CUDA kernels')
+    .version(formatVersion(), '-V, --version', 'print the semrec version (and git commit when run from a checkout)')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Options after a command's name belong to that command (chat and its subcommands share names).
+    .enablePositionalOptions();
+  registerChat(program);
   registerData(program);
   registerDemo(program);
   registerDevice(program);
   registerEval(program);
   registerEmbed(program);
+  registerTrain(program);
+  registerRecommend(program);
+  registerTune(program);
   return program;
 }
 

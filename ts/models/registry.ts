@@ -5,6 +5,8 @@
  */
 import { SemrecError } from '../errors';
 import type { BaseRecommender } from './base';
+import type { TrainingData } from './data';
+import { Bert4RecModel, bert4RecParams } from './bert4rec';
 import { BprModel, bprParams } from './bpr';
 import { ItemKnnModel, itemKnnParams } from './itemknn';
 import { LightFmModel, lightFmParams } from './lightfm';
@@ -14,6 +16,7 @@ import { NeuMfModel, neuMfParams } from './neumf';
 import { parseParams, type z } from './params';
 import { readModel } from './persist';
 import { PopModel, popParams } from './pop';
+import { SasRecModel, sasRecParams } from './sasrec';
 import { VbprModel, vbprParams } from './vbpr';
 
 interface RegistryEntry<S extends z.ZodType, M> {
@@ -35,6 +38,8 @@ export const modelRegistry = {
   lightgcn: entry({ schema: lightGcnParams, create: (p) => new LightGcnModel(p), description: 'LightGCN, 3-layer graph propagation, BPR, Adam' }),
   vbpr: entry({ schema: vbprParams, create: (p) => new VbprModel(p), description: 'VBPR with item content vectors, BPR SGD' }),
   lightfm: entry({ schema: lightFmParams, create: (p) => new LightFmModel(p), description: 'LightFM hybrid factorisation, WARP/BPR, Adagrad' }),
+  sasrec: entry({ schema: sasRecParams, create: (p) => new SasRecModel(p), description: 'SASRec: causal self-attention, next-item CE (sequential)' }),
+  bert4rec: entry({ schema: bert4RecParams, create: (p) => new Bert4RecModel(p), description: 'BERT4Rec: bidirectional, masked-item CE (sequential)' }),
 } as const;
 
 export type ModelName = keyof typeof modelRegistry;
@@ -64,15 +69,35 @@ export function createModel<N extends ModelName>(name: N, params: ParamsInput<N>
   return e.create(parseParams(name, e.schema, params));
 }
 
-/** A model saved with save(dir), ready to score. */
-export async function loadModel(dir: string): Promise<BaseRecommender<object>> {
+/** Any registered model. */
+export type AnyModel = ModelOf<ModelName>;
+
+export interface LoadModelOptions<N extends ModelName = ModelName> {
+  /** The model the directory must hold (ERR_UNKNOWN_MODEL otherwise); narrows the returned type. */
+  model?: N;
+  /** Data the model must have been trained on exactly (ERR_DATA_MISMATCH otherwise, saying what differs). */
+  trainingData?: TrainingData;
+  /** A dataset that must share the model's users and items at the same indices (e.g. the full dataset of its training split). */
+  dataset?: TrainingData;
+}
+
+/**
+ * A model saved with save(dir), ready to score and to answer by raw id without the dataset. Passing
+ * `trainingData` or `dataset` checks them against the model's training-data fingerprint.
+ */
+export async function loadModel<N extends ModelName = ModelName>(dir: string, options: LoadModelOptions<N> = {}): Promise<ModelOf<N>> {
   const saved = await readModel(dir);
   if (!isModelName(saved.model)) {
     throw new SemrecError(`load: ${dir} holds a '${saved.model}' model, which this semrec does not know`, 'ERR_UNKNOWN_MODEL');
   }
+  if (options.model !== undefined && saved.model !== options.model) {
+    throw new SemrecError(`load: ${dir} holds a '${saved.model}' model, not the '${options.model}' asked for`, 'ERR_UNKNOWN_MODEL');
+  }
   const model = createModel(saved.model, saved.params as never) as BaseRecommender<object>;
-  await model.restoreSaved(saved);
-  return model;
+  await model.restoreSaved(saved, dir);
+  if (options.trainingData) model.checkData(options.trainingData, 'interactions');
+  if (options.dataset) model.checkData(options.dataset, 'ids');
+  return model as ModelOf<N>;
 }
 
 export interface ParamDoc {

@@ -5,6 +5,7 @@
 import path from 'node:path';
 
 import { SemrecError } from '../errors';
+import { preferSleepingOpenMpThreads } from './openmp';
 
 export type DeviceChoice = 'cpu' | 'cuda' | 'auto';
 export type DeviceUsed = 'cpu' | 'cuda';
@@ -112,11 +113,22 @@ export interface RawAddon {
   itemKnnNeighborsSync(args: object): RawItemNeighbors;
   itemKnnScore(args: object): Promise<{ scores: Float32Array }>;
   itemKnnScoreSync(args: object): { scores: Float32Array };
+  foldInPairwise(args: object): Promise<RawLoss & { users: Float32Array }>;
+  foldInPairwiseSync(args: object): RawLoss & { users: Float32Array };
+  foldInRidge(args: object): Promise<{ users: Float32Array; userBias: Float32Array }>;
+  foldInRidgeSync(args: object): { users: Float32Array; userBias: Float32Array };
   /** Benchmarks only: one multi-threaded read of every value (the memory-bandwidth floor). */
   readOnlyPassSync(args: { data: Float32Array }): number;
   // native/napi/logistic_ops.cc
   logisticFitSync(args: object): RawLogisticFitResult;
   logisticFit(args: object): Promise<RawLogisticFitResult>;
+  // native/napi/sequential_ops.cc: the sequential recommenders' transformer; typed in ts/models/transformer.ts.
+  transformerEpoch(args: object): Promise<RawLoss & { step: number; device: 'cpu' | 'cuda' }>;
+  transformerEpochSync(args: object): RawLoss & { step: number; device: 'cpu' | 'cuda' };
+  transformerGradient(args: object): Promise<RawLoss & { grad: Float32Array; device: 'cpu' | 'cuda' }>;
+  transformerGradientSync(args: object): RawLoss & { grad: Float32Array; device: 'cpu' | 'cuda' };
+  transformerEncode(args: object): Promise<{ encoded: Float32Array; device: 'cpu' | 'cuda' }>;
+  transformerEncodeSync(args: object): { encoded: Float32Array; device: 'cpu' | 'cuda' };
 }
 
 export interface RawLoss {
@@ -156,6 +168,7 @@ let loaded: RawAddon | undefined;
 export function addon(): RawAddon {
   if (loaded) return loaded;
   let raw: RawAddon;
+  preferSleepingOpenMpThreads();
   try {
     raw = require(addonPath) as RawAddon;
   } catch (cause) {
