@@ -5,7 +5,10 @@
  * RecBole, semrec, ...: 3 pairs per model on MovieLens-100K, 1 on the generated set, where a run takes
  * minutes) so that a change in the machine's load hits both sides alike.
  *
- *   npm run bench -- --suite recbole [--quick]
+ *   npm run bench -- --suite recbole,recbole-generated [--quick]
+ *   (SEMREC_BENCH_MODELS=neumf,... runs only those models)
+ *   (`recbole`: MovieLens-100K; `recbole-generated`: the 100k x 20k set; each writes its own key of the
+ *   results file, so the minutes-long generated run can be repeated without redoing the other)
  *   (RECBOLE_SRC=<folder holding recbole/>, or RECBOLE_MIRROR=<RecBole git dir> to export one; the anchor
  *   folder defaults to ../shared/anchors, SEMREC_SHARED_DIR moves ../shared)
  *
@@ -44,7 +47,7 @@ import { createModel } from '../ts/models/registry';
 import { setNumThreads } from '../ts/native/device';
 import { concatRows, csrPairs } from '../ts/util/csr';
 import { syntheticDataset } from './datasets';
-import type { BenchContext, Suite } from './harness';
+import { type BenchContext, modelFilter, type Suite } from './harness';
 
 /** Threads on each side (torch.set_num_threads on RecBole's, native threads on semrec's). */
 const THREADS = 2;
@@ -350,85 +353,99 @@ function generated(quick: boolean): Parts {
   return { name: d.name, numUsers: users, numItems: items, train: d.train, validation: d.validation, test: d.test, budgeted: true };
 }
 
+async function sideBySide(context: BenchContext, datasets: Parts[]) {
+  setNumThreads(THREADS);
+  const loadBefore = os.loadavg();
+  const peer = findPeer(context.log);
+  if (typeof peer === 'string') context.log(`RecBole side skipped: ${peer}`);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'semrec-recbole-data-'));
+  const hookDir = batchLimitHook(dataDir);
+  const ompWaitPolicy = recboleWaitPolicy();
+  if (ompWaitPolicy.reason) context.log(`RecBole's torch threads: OMP_WAIT_POLICY=${ompWaitPolicy.value} (${ompWaitPolicy.reason})`);
+  const rows: Record<string, unknown>[] = [];
+  const result = () => ({
+    note:
+      'Both sides on the same split files and the same machine, 2 threads each, runs alternating RecBole/semrec. ' +
+      'Seconds per epoch: each run\'s mean over its epochs, median over the runs. Each side uses its own default ' +
+      'hyperparameters. See bench/recbole.ts for the protocol and the budget on the generated set.',
+    recbole: typeof peer === 'string' ? { skipped: peer } : { version: peer.version, runner: peer.runner },
+    threads: THREADS,
+    repetitions: { ml100k: context.quick ? 1 : REPETITIONS, generated: context.quick ? 1 : REPETITIONS_GENERATED },
+    recboleOmpWaitPolicy: ompWaitPolicy.value ?? "torch's default",
+    loadAverage: { before: loadBefore, after: os.loadavg() },
+    // Ratios between the two sides are the figures to read on a busy machine: alternating runs share its load.
+    conditions: loadBefore[0] > os.cpus().length ? 'busy machine (other work running)' : 'quiet machine',
+    budgetEpochs: BUDGET_EPOCHS,
+    recboleLightgcnBatches: RECBOLE_LIGHTGCN_BATCHES,
+    recboleNeumfTestUsers: RECBOLE_NEUMF_TEST_USERS,
+    results: rows,
+  });
+  try {
+    for (const parts of datasets) {
+      context.log(`${parts.name}: ${parts.numUsers} users x ${parts.numItems} items, ${parts.train.numInteractions} training interactions`);
+      for (const model of modelFilter(MODELS) ?? MODELS) {
+        if (typeof peer !== 'string') {
+          writeRecboleFiles(dataDir, parts, parts.budgeted && model === 'neumf' ? RECBOLE_NEUMF_TEST_USERS : undefined);
+        }
+        const recbole: SideRun[] = [];
+        const semrec: SideRun[] = [];
+        const repetitions = context.quick ? 1 : parts.budgeted ? REPETITIONS_GENERATED : REPETITIONS;
+        for (let rep = 0; rep < repetitions; rep++) {
+          if (typeof peer !== 'string') {
+            const r = await recboleRun(peer, dataDir, parts, model, hookDir, ompWaitPolicy.value);
+            recbole.push(r);
+            context.log(`  ${model.padEnd(8)} RecBole run ${rep + 1}: ${r.secondsPerEpoch.toFixed(3)} s/epoch, ${r.epochs} epochs, test ndcg@10 ${r.testNdcg10.toFixed(4)}`);
+          }
+          const s = await semrecRun(parts, model);
+          semrec.push(s);
+          context.log(`  ${model.padEnd(8)} semrec  run ${rep + 1}: ${s.secondsPerEpoch.toFixed(3)} s/epoch, ${s.epochs} epochs, test ndcg@10 ${s.testNdcg10.toFixed(4)}` +
+            (s.fullEvalSeconds !== undefined ? `, full evaluation ${s.fullEvalSeconds.toFixed(1)} s` : ''));
+        }
+        const summary = (runs: SideRun[]) =>
+          runs.length === 0
+            ? undefined
+            : {
+                secondsPerEpochMedian: median(runs.map((r) => r.secondsPerEpoch)),
+                testNdcg10: runs[0].testNdcg10,
+                testNdcg10Runs: runs.map((r) => r.testNdcg10),
+                ...(runs[0].testNdcg10Subset !== undefined ? { testNdcg10FirstUsers: runs[0].testNdcg10Subset } : {}),
+                ...(runs[0].fullEvalSeconds !== undefined ? { fullEvalSecondsMedian: median(runs.map((r) => r.fullEvalSeconds!)) } : {}),
+                runs,
+              };
+        const ours = summary(semrec)!;
+        const theirs = summary(recbole);
+        rows.push({
+          dataset: parts.name,
+          model,
+          protocol: parts.budgeted ? `${BUDGET_EPOCHS[model]} epoch(s) on both sides, no validation` : 'early stopping on validation ndcg@10, patience 10',
+          semrec: ours,
+          recbole: theirs,
+          epochSpeedup: theirs ? theirs.secondsPerEpochMedian / ours.secondsPerEpochMedian : undefined,
+        });
+        context.checkpoint?.(result());
+      }
+    }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+  return result();
+}
+
 export const recboleSuite: Suite = {
   name: 'recbole',
-  description: 'semrec and RecBole side by side: epoch time and test ndcg@10 of bpr, lightgcn, neumf (ml-100k, 100k x 20k)',
+  description: 'semrec and RecBole side by side on ml-100k: epoch time and test ndcg@10 of bpr, lightgcn, neumf',
   async run(context: BenchContext) {
-    setNumThreads(THREADS);
-    const loadBefore = os.loadavg();
-    const peer = findPeer(context.log);
-    if (typeof peer === 'string') context.log(`RecBole side skipped: ${peer}`);
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'semrec-recbole-data-'));
-    const hookDir = batchLimitHook(dataDir);
-    const datasets: Parts[] = [];
     const ml = await ml100k(context.quick);
-    if (ml) datasets.push(ml);
-    else context.log('ml-100k not found under ../shared/datasets: skipped');
-    datasets.push(generated(context.quick));
-    const ompWaitPolicy = recboleWaitPolicy();
-    if (ompWaitPolicy.reason) context.log(`RecBole's torch threads: OMP_WAIT_POLICY=${ompWaitPolicy.value} (${ompWaitPolicy.reason})`);
-    const rows = [];
-    try {
-      for (const parts of datasets) {
-        context.log(`${parts.name}: ${parts.numUsers} users x ${parts.numItems} items, ${parts.train.numInteractions} training interactions`);
-        for (const model of MODELS) {
-          if (typeof peer !== 'string') {
-            writeRecboleFiles(dataDir, parts, parts.budgeted && model === 'neumf' ? RECBOLE_NEUMF_TEST_USERS : undefined);
-          }
-          const recbole: SideRun[] = [];
-          const semrec: SideRun[] = [];
-          const repetitions = context.quick ? 1 : parts.budgeted ? REPETITIONS_GENERATED : REPETITIONS;
-          for (let rep = 0; rep < repetitions; rep++) {
-            if (typeof peer !== 'string') {
-              const r = await recboleRun(peer, dataDir, parts, model, hookDir, ompWaitPolicy.value);
-              recbole.push(r);
-              context.log(`  ${model.padEnd(8)} RecBole run ${rep + 1}: ${r.secondsPerEpoch.toFixed(3)} s/epoch, ${r.epochs} epochs, test ndcg@10 ${r.testNdcg10.toFixed(4)}`);
-            }
-            const s = await semrecRun(parts, model);
-            semrec.push(s);
-            context.log(`  ${model.padEnd(8)} semrec  run ${rep + 1}: ${s.secondsPerEpoch.toFixed(3)} s/epoch, ${s.epochs} epochs, test ndcg@10 ${s.testNdcg10.toFixed(4)}` +
-              (s.fullEvalSeconds !== undefined ? `, full evaluation ${s.fullEvalSeconds.toFixed(1)} s` : ''));
-          }
-          const summary = (runs: SideRun[]) =>
-            runs.length === 0
-              ? undefined
-              : {
-                  secondsPerEpochMedian: median(runs.map((r) => r.secondsPerEpoch)),
-                  testNdcg10: runs[0].testNdcg10,
-                  testNdcg10Runs: runs.map((r) => r.testNdcg10),
-                  ...(runs[0].testNdcg10Subset !== undefined ? { testNdcg10FirstUsers: runs[0].testNdcg10Subset } : {}),
-                  ...(runs[0].fullEvalSeconds !== undefined ? { fullEvalSecondsMedian: median(runs.map((r) => r.fullEvalSeconds!)) } : {}),
-                  runs,
-                };
-          const ours = summary(semrec)!;
-          const theirs = summary(recbole);
-          rows.push({
-            dataset: parts.name,
-            model,
-            protocol: parts.budgeted ? `${BUDGET_EPOCHS[model]} epoch(s) on both sides, no validation` : 'early stopping on validation ndcg@10, patience 10',
-            semrec: ours,
-            recbole: theirs,
-            epochSpeedup: theirs ? theirs.secondsPerEpochMedian / ours.secondsPerEpochMedian : undefined,
-          });
-        }
-      }
-    } finally {
-      fs.rmSync(dataDir, { recursive: true, force: true });
+    if (!ml) {
+      context.log('ml-100k not found under ../shared/datasets: skipped');
+      return { skipped: 'ml-100k not found under ../shared/datasets' };
     }
-    return {
-      note:
-        'Both sides on the same split files and the same machine, 2 threads each, runs alternating RecBole/semrec. ' +
-        'Seconds per epoch: each run\'s mean over its epochs, median over the runs. Each side uses its own default ' +
-        'hyperparameters. See bench/recbole.ts for the protocol and the budget on the generated set.',
-      recbole: typeof peer === 'string' ? { skipped: peer } : { version: peer.version, runner: peer.runner },
-      threads: THREADS,
-      repetitions: { ml100k: context.quick ? 1 : REPETITIONS, generated: context.quick ? 1 : REPETITIONS_GENERATED },
-      recboleOmpWaitPolicy: ompWaitPolicy.value ?? "torch's default",
-      loadAverage: { before: loadBefore, after: os.loadavg() },
-      budgetEpochs: BUDGET_EPOCHS,
-      recboleLightgcnBatches: RECBOLE_LIGHTGCN_BATCHES,
-      recboleNeumfTestUsers: RECBOLE_NEUMF_TEST_USERS,
-      results: rows,
-    };
+    return sideBySide(context, [ml]);
   },
+};
+
+export const recboleGeneratedSuite: Suite = {
+  name: 'recbole-generated',
+  description: 'semrec and RecBole side by side on the generated 100k x 20k set: epoch time, test ndcg@10, full evaluation',
+  run: (context: BenchContext) => sideBySide(context, [generated(context.quick)]),
 };
