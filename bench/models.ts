@@ -26,10 +26,12 @@ import { itemUsers, positivePairs, userItems, type TrainingData } from '../ts/mo
 import { itemSparseFeatures, userSparseFeatures } from '../ts/models/features';
 import { trainOps } from '../ts/models/native';
 import { neuMfLayout } from '../ts/models/neumf';
+import { fingerprintOf, ModelCatalog } from '../ts/models/catalog';
 import { createModel, MODEL_NAMES, type ModelName } from '../ts/models/registry';
 import { deviceInfo } from '../ts/native/device';
 import { csrFromPairs } from '../ts/util/csr';
 import { Random } from '../ts/util/random';
+import { semrecVersion } from '../ts/version';
 import { syntheticDataset } from './datasets';
 import { type BenchContext, modelFilter, type Suite } from './harness';
 
@@ -249,7 +251,15 @@ async function scoringModel(name: ModelName, data: TrainingData, rng: Random): P
       break;
     }
   }
-  await model.restoreSaved({ model: name, params: model.params, meta, arrays });
+  // What a saved model carries beside its weights: the catalog and the training data's provenance.
+  const provenance = {
+    semrec: semrecVersion(),
+    fingerprint: fingerprintOf(data),
+    training: { seed: 0, epochs: 0, bestEpoch: 0, stoppedEarly: false, seconds: 0 },
+    savedAt: new Date().toISOString(),
+  };
+  const sections = { catalog: ModelCatalog.fromTrainingData(data).toSection() };
+  await model.restoreSaved({ model: name, params: model.params, meta, arrays, sections, provenance });
   return model;
 }
 
