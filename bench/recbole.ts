@@ -422,7 +422,7 @@ async function sideBySide(context: BenchContext, datasets: Parts[]) {
           recbole: theirs,
           epochSpeedup: theirs ? theirs.secondsPerEpochMedian / ours.secondsPerEpochMedian : undefined,
         });
-        context.checkpoint?.(result());
+        await context.checkpoint?.(result());
       }
     }
   } finally {

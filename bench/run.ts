@@ -28,9 +28,11 @@ async function main(): Promise<void> {
     const results = await suite.run({
       quick,
       log: (line) => console.log(line),
-      checkpoint: (partial) => writeSuiteResults(key, { incomplete: true, ...partial }, quick),
+      checkpoint: async (partial) => {
+        await writeSuiteResults(key, { incomplete: true, ...partial }, quick);
+      },
     });
-    console.log(`-> ${writeSuiteResults(key, results, quick)}`);
+    console.log(`-> ${await writeSuiteResults(key, results, quick)}`);
   }
 }
 
