@@ -26,6 +26,15 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
   if (stream.isTTY) {
     let bar: cliProgress.SingleBar | undefined;
     let phase = '';
+    let started = 0;
+    // Our own estimate: cli-progress's ETA reads "NULL" (rendered as garbage) when a step jumps straight
+    // to its end or has not moved yet.
+    const when = (done: number, total: number | undefined): string => {
+      const elapsed = (Date.now() - started) / 1000;
+      if (total !== undefined && total > 0 && done >= total) return `done in ${formatSeconds(elapsed)}`;
+      if (total === undefined || total <= 0 || done <= 0) return `${formatSeconds(elapsed)} so far`;
+      return `${formatSeconds((elapsed * (total - done)) / done)} left`;
+    };
     return {
       onProgress(event: ProgressEvent) {
         if (event.phase !== phase || !bar) {
@@ -34,16 +43,17 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
           bar = new cliProgress.SingleBar(
             {
               stream,
-              format: `${event.phase} [{bar}] {percentage}% | {value}/{total} ${event.unit ?? ''} | {eta_formatted} left{metrics}`,
+              format: `${event.phase} [{bar}] {percentage}% | {value}/{total} ${event.unit ?? ''} | {when}{metrics}`,
               hideCursor: true,
               clearOnComplete: false,
             },
             cliProgress.Presets.shades_classic,
           );
-          bar.start(event.total ?? 0, event.done, { metrics: '' });
+          started = Date.now();
+          bar.start(event.total ?? 0, event.done, { metrics: '', when: when(event.done, event.total) });
         }
         if (event.total !== undefined) bar.setTotal(event.total);
-        bar.update(event.done, { metrics: event.metrics ? ` | ${formatMetrics(event.metrics)}` : '' });
+        bar.update(event.done, { metrics: event.metrics ? ` | ${formatMetrics(event.metrics)}` : '', when: when(event.done, event.total) });
       },
       stop() {
         bar?.stop();
@@ -67,4 +77,12 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
     },
     stop() {},
   };
+}
+
+/** 42 s, 3m 05s, 1h 02m. */
+function formatSeconds(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
