@@ -10,5 +10,7 @@ void registerOps(Napi::Env env, Napi::Object exports);
 void registerTrainOps(Napi::Env env, Napi::Object exports);
 // logistic_ops.cc: the sentiment head's logistic-regression fit.
 void registerLogisticOps(Napi::Env env, Napi::Object exports);
+// llmrec_ops.cc: LLM-Rec's fused ranker, semantic adapter and preference sums.
+void registerLlmRecOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace semrec::napi
