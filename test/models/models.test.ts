@@ -26,6 +26,7 @@ const ONE_EPOCH: Partial<Record<ModelName, object>> = {
   lightgcn: { epochs: 1, dim: 8, batchSize: 64 },
   vbpr: { epochs: 1, dim: 4, contentDim: 4 },
   lightfm: { epochs: 1, dim: 8 },
+  llmrec: { epochs: 1, dim: 8, semDim: 8, lateDim: 4, adapterEpochs: 2 },
 };
 
 /** Settings that train to convergence on the planted fixture within a second or two. */
@@ -36,6 +37,7 @@ const TRAINED: Partial<Record<ModelName, object>> = {
   lightgcn: { epochs: 40, dim: 16, batchSize: 256, lr: 0.01 },
   vbpr: { epochs: 40, dim: 16, contentDim: 8 },
   lightfm: { epochs: 20, dim: 16 },
+  llmrec: { epochs: 30, dim: 16, semDim: 16, lateDim: 8, lr: 0.01, adapterEpochs: 5 },
 };
 
 /** Random (user, item) pairs rated 1..5 by planted biases and tastes plus noise; the last 20% held out. */

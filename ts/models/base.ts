@@ -103,6 +103,10 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
   protected prepareScoring(): Promise<void> {
     return Promise.resolve();
   }
+  /** Stage losses and notes a model adds to its fit report (called after the last epoch). */
+  protected fitExtras(): Pick<FitReport, 'stages' | 'notes'> {
+    return {};
+  }
   /** Scores of a block of valid users against every item. */
   protected abstract scoreBlock(users: Int32Array, options: ScoreOptions): Promise<Float32Array>;
   protected abstract state(): ModelState;
@@ -200,6 +204,7 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
       bestEpoch: maxEpochs === 0 ? 0 : validation ? bestEpoch : records.length,
       stoppedEarly,
       seconds: (performance.now() - started) / 1000,
+      ...this.fitExtras(),
     };
   }
 

@@ -9,6 +9,7 @@ import { BprModel, bprParams } from './bpr';
 import { ItemKnnModel, itemKnnParams } from './itemknn';
 import { LightFmModel, lightFmParams } from './lightfm';
 import { LightGcnModel, lightGcnParams } from './lightgcn';
+import { LlmRecModel, llmRecParams } from './llmrec';
 import { MfModel, mfParams } from './mf';
 import { NeuMfModel, neuMfParams } from './neumf';
 import { parseParams, type z } from './params';
@@ -35,6 +36,7 @@ export const modelRegistry = {
   lightgcn: entry({ schema: lightGcnParams, create: (p) => new LightGcnModel(p), description: 'LightGCN, 3-layer graph propagation, BPR, Adam' }),
   vbpr: entry({ schema: vbprParams, create: (p) => new VbprModel(p), description: 'VBPR with item content vectors, BPR SGD' }),
   lightfm: entry({ schema: lightFmParams, create: (p) => new LightFmModel(p), description: 'LightFM hybrid factorisation, WARP/BPR, Adagrad' }),
+  llmrec: entry({ schema: llmRecParams, create: (p) => new LlmRecModel(p), description: 'LLM-Rec: semantic item vectors + preference profiles fused with ID embeddings, pairwise hinge loss' }),
 } as const;
 
 export type ModelName = keyof typeof modelRegistry;
