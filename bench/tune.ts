@@ -1,8 +1,8 @@
 /**
- * Hyperparameter search on the VALIDATION part of a split (never the test part): for every combination
- * of the grid, fit with early stopping on validation and record the best validation metric and its
- * epoch. `npx tsx bench/tune.ts --model bpr --grid '{"lr":[0.01,0.05],"reg":[0,0.001]}' [--base '{"dim":64}']
- * [--format ml-100k --path ../shared/datasets/ml-100k --protocol ratio-8-1-1 --seeds 42]`
+ * Grid search on the VALIDATION part of a split (never the test part): for every combination of the
+ * grid, the same objective as `semrec tune` (ts/tuning/tune.ts validationScore: fit with early stopping
+ * on validation, the best validation metric and its epoch). `semrec tune` searches with TPE instead.
+ * `npx tsx bench/tune.ts --model bpr --grid '{"lr":[0.01,0.05],"reg":[0,0.001]}' [--base '{"dim":64}'] [--format ml-100k --path ../shared/datasets/ml-100k --protocol ratio-8-1-1 --seeds 42]`
  * Writes bench/results/tuning-<dataset>-<model>.json (appending to earlier runs).
  */
 import fs from 'node:fs';
@@ -12,9 +12,8 @@ import JSON5 from 'json5';
 
 import { loadDataset, type DatasetFormat } from '../ts/data/load';
 import { checkProtocol, splitByProtocol } from '../ts/eval/harness';
-import { evaluateRanking } from '../ts/eval/ranking';
-import { userItems } from '../ts/models/data';
-import { checkModelName, createModel } from '../ts/models/registry';
+import { checkModelName } from '../ts/models/registry';
+import { validationScore } from '../ts/tuning/tune';
 import { writeFileAtomically } from '../ts/util/fs';
 
 function arg(name: string, fallback?: string): string {
@@ -43,33 +42,14 @@ async function main(): Promise<void> {
   const store = await loadDataset({ format, path: dataPath });
   const out = path.join(__dirname, 'results', `tuning-${store.name}-${model}.json`);
   const runs: object[] = fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, 'utf8')) : [];
+  const splits = seeds.map((seed) => {
+    const split = splitByProtocol(store, protocol, seed);
+    if (!split.validation) throw new Error(`${protocol} has no validation part to tune on`);
+    return { seed, split };
+  });
   for (const combo of combinations(grid)) {
     const params = { ...base, ...combo };
-    const values: number[] = [];
-    const epochs: number[] = [];
-    let seconds = 0;
-    for (const seed of seeds) {
-      const split = splitByProtocol(store, protocol, seed);
-      if (!split.validation) throw new Error(`${protocol} has no validation part to tune on`);
-      const m = createModel(model, params as never);
-      const report = await m.fit(split.train, { seed, earlyStopping: { data: split.validation, metric } });
-      let best = report.epochs.length ? report.epochs[report.bestEpoch - 1]?.validation : undefined;
-      if (best === undefined) {
-        // Models fitted in one step: evaluate the validation part directly.
-        const outcome = await evaluateRanking((u) => m.scoreUsers(u), {
-          numUsers: store.numUsers,
-          numItems: store.numItems,
-          truth: userItems(split.validation),
-          exclude: userItems(split.train),
-          ks: [Number(metric.split('@')[1])],
-        });
-        best = outcome.mean[metric];
-      }
-      values.push(best ?? NaN);
-      epochs.push(report.bestEpoch);
-      seconds += report.seconds;
-    }
-    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const { value: mean, perSeed: values, bestEpochs: epochs, seconds } = await validationScore(model, params, splits, metric);
     console.log(`${model} ${JSON.stringify(params)}: validation ${metric} ${mean.toFixed(4)} (best epochs ${epochs.join(',')}, ${seconds.toFixed(1)} s)`);
     runs.push({ model, dataset: store.name, protocol, seeds, params, metric, validation: mean, perSeed: values, bestEpochs: epochs, seconds });
     await writeFileAtomically(out, `${JSON.stringify(runs, null, 2)}\n`);

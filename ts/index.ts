@@ -126,3 +126,11 @@ export type { RankingOutcome, RankingTask, Scorer } from './eval/ranking';
 export { pairedTests, summarize } from './eval/statistics';
 export type { PairedTest, Summary } from './eval/statistics';
 export { renderJson, renderMarkdown } from './eval/report';
+
+// Hyperparameter search: TPE and random search on a protocol's validation part, resumable trial logs.
+export { tune, validationScore, DEFAULT_TUNE_SEED, TUNE_LOG_FORMAT, TUNE_LOG_VERSION } from './tuning/tune';
+export type { TrialRecord, TuneHeader, TuneOptions, TuneResult } from './tuning/tune';
+export { checkSpace, derivedSpace, DERIVED_FLOAT_SPAN, DERIVED_INT_SPAN } from './tuning/space';
+export type { Assignment, Choice, Domain, SearchSpace } from './tuning/space';
+export { propose, randomAssignment, SAMPLERS, STARTUP_TRIALS, CANDIDATES } from './tuning/tpe';
+export type { FinishedTrial, SamplerName } from './tuning/tpe';

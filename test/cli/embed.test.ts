@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { main } from '../../ts/cli/main';
+import { runCli as run } from '../helpers/cli';
 import { readEmbeddingFile } from '../../ts/semantic/embedding-file';
 import { Random } from '../helpers/random';
 
@@ -19,22 +19,6 @@ function writeReviews(dir: string): void {
     lines.push(JSON.stringify({ reviewerID: `U${r}`, asin: `B00${r % 6}`, overall: stars, reviewText: text, summary: stars >= 4 ? 'good' : 'bad', unixReviewTime: 1_300_000_000 + r * 3600 }));
   }
   fs.writeFileSync(path.join(dir, 'reviews_Test_5.json'), `${lines.join('\n')}\n`);
-}
-
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const write = process.stdout.write.bind(process.stdout);
-  const errWrite = process.stderr.write.bind(process.stderr);
-  let stdout = '';
-  let stderr = '';
-  process.stdout.write = ((chunk: string) => ((stdout += chunk), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string) => ((stderr += c), true)) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'semrec', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = write;
-    process.stderr.write = errWrite;
-  }
 }
 
 describe('cli: semrec embed', function () {
@@ -88,15 +72,8 @@ describe('cli: semrec embed', function () {
   });
 
   it('fails with a coded error naming a missing dataset path', async () => {
-    const errors: string[] = [];
-    const errWrite = process.stderr.write.bind(process.stderr);
-    process.stderr.write = ((c: string) => (errors.push(c), true)) as typeof process.stderr.write;
-    try {
-      const code = await main(['node', 'semrec', 'embed', '--format', 'amazon-reviews', '--path', path.join(dir, 'nope'), '--out', path.join(work, 'x.semb')]);
-      assert.equal(code, 1);
-    } finally {
-      process.stderr.write = errWrite;
-    }
-    assert.match(errors.join(''), /nope.*ERR_DATASET_NOT_FOUND/s);
+    const { code, stderr } = await run(['embed', '--format', 'amazon-reviews', '--path', path.join(dir, 'nope'), '--out', path.join(work, 'x.semb')]);
+    assert.equal(code, 1);
+    assert.match(stderr, /nope.*ERR_DATASET_NOT_FOUND/s);
   });
 });

@@ -11,6 +11,7 @@ import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
+import { registerTune } from './commands/tune';
 
 export function buildProgram(): Command {
   const program = new Command('semrec')
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerDevice(program);
   registerEval(program);
   registerEmbed(program);
+  registerTune(program);
   return program;
 }
 

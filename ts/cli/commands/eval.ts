@@ -52,7 +52,7 @@ function integers(text: string, flag: string, min: number): number[] {
 }
 
 /** Hyperparameters from --params (JSON or JSON5: { "bpr": { "lr": 0.01 } }) and --set model.key=value flags. */
-async function readParams(file: string | undefined, sets: string[]): Promise<Partial<Record<ModelName, Record<string, unknown>>>> {
+export async function readParams(file: string | undefined, sets: string[]): Promise<Partial<Record<ModelName, Record<string, unknown>>>> {
   const params: Partial<Record<ModelName, Record<string, unknown>>> = {};
   if (file) {
     let parsed: unknown;
