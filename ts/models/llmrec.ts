@@ -218,6 +218,8 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
   private trainUserWeight: Float32Array | undefined;
   private scoring: Factors | undefined;
   private normalizedItems: Float32Array | undefined;
+  /** Served user vectors read from a saved model (they may lag the profiles, as the update policy allows). */
+  private savedServedUsers: Float32Array | undefined;
   private encoders: LlmRecFitOptions['encoders'];
   private cacheDir: string | undefined;
 
@@ -426,7 +428,10 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     for (const i of this.candidates) sum += itemBias[i];
     const mean = this.candidates.length ? sum / this.candidates.length : 0;
     for (let i = 0; i < this.numItems; i++) if (!warm[i]) itemBias[i] = mean;
-    this.scoring = { users: v.users, items: v.items!, dim: v.width, itemBias };
+    let servedUsers = v.users;
+    if (this.savedServedUsers && this.savedServedUsers.length === v.users.length) servedUsers = this.savedServedUsers;
+    this.savedServedUsers = undefined;
+    this.scoring = { users: servedUsers, items: v.items!, dim: v.width, itemBias };
     this.normalizedItems = undefined;
     for (const u of this.policy?.users() ?? []) this.policy.clear(u);
   }
@@ -743,6 +748,7 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     const L = this.layout;
     const arrays: ModelState['arrays'] = {
       params: this.theta,
+      servedUsers: this.scoring!.users,
       candidates: this.candidates,
       pairWeight: this.pairWeight,
       pairSignalWeight: this.pairSignalWeight,
@@ -806,6 +812,7 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     this.theta = BaseRecommender.array(state, 'params', Float32Array, L.total);
     this.adamM = new Float32Array(L.total);
     this.adamV = new Float32Array(L.total);
+    this.savedServedUsers = BaseRecommender.array(state, 'servedUsers', Float32Array, this.numUsers * L.width);
     const candidates = state.arrays.candidates;
     if (!(candidates instanceof Int32Array)) throw new SemrecError("load: array 'candidates' is missing", 'ERR_MODEL_CORRUPT');
     this.candidates = candidates;
@@ -871,6 +878,11 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
         this.live.set(liveUsers[k], list);
       }
     }
+  }
+
+  /** The [min, max] rating scale the model reads event ratings on (the training data's), if it had ratings. */
+  get ratingScaleOf(): readonly [number, number] | undefined {
+    return this.ratingScale;
   }
 
   /** The encoder id the model's vectors come from ('' without a semantic side). */
