@@ -108,6 +108,10 @@ export function renderMarkdown(report: ExperimentReport, command?: string): stri
       .map(([name, r]) => `${name} ${r.perSeed.map((s) => `${s.epochs} (${s.bestEpoch})`).join(', ')}`)
       .join('; ')}.`,
   );
+  for (const [name, r] of models) {
+    // Per-seed counts (texts encoded, cache hits) differ; the rest is what the reader needs to know.
+    for (const note of r.notes ?? []) if (!/^semantic side: /.test(note) || note === r.notes!.find((n) => /^semantic side: /.test(n))) lines.push(`Note (${name}): ${note}.`);
+  }
   lines.push(
     `Machine: ${report.machine.cpus} CPUs (${report.machine.cpuModel}), Node ${report.machine.node}; ${report.createdAt}.`,
   );
