@@ -406,12 +406,14 @@ __global__ void finishKernel(Dims d, const float* params, const double* lossOut,
 
 struct AdamStep {
   float beta1, beta2, stepSize, epsHat;
+  float keep;  // 1 - lr x weightDecay (decoupled decay, applied before the step)
 };
 
-__device__ inline void adamOne(float* p, float g, float* m, float* v, const AdamStep& a) {
+// The CPU trainer's adamW (native/ops/fusion.cc) for one parameter.
+__device__ inline void adamOne(float* p, float g, float* m, float* v, const AdamStep& a, bool decayed = true) {
   *m = a.beta1 * *m + (1.0f - a.beta1) * g;
   *v = a.beta2 * *v + (1.0f - a.beta2) * g * g;
-  *p -= a.stepSize * *m / (sqrtf(*v) + a.epsHat);
+  *p = *p * (decayed ? a.keep : 1.0f) - a.stepSize * *m / (sqrtf(*v) + a.epsHat);
 }
 
 __global__ void adamRowsKernel(Dims d, float* params, float* m, float* v, const int32_t* users, int64_t nu,
@@ -440,8 +442,8 @@ __global__ void adamDenseKernel(Dims d, float* params, float* m, float* v, const
     adamOne(params + d.Wi + k, dWi[k], m + d.Wi + k, v + d.Wi + k, a);
   }
   if (k == 0) {
-    adamOne(params + d.wc, scalars[0], m + d.wc, v + d.wc, a);
-    if (d.Lr) adamOne(params + d.ws, scalars[1], m + d.ws, v + d.ws, a);
+    adamOne(params + d.wc, scalars[0], m + d.wc, v + d.wc, a, false);
+    if (d.Lr) adamOne(params + d.ws, scalars[1], m + d.ws, v + d.ws, a, false);
   }
 }
 
@@ -458,10 +460,12 @@ __global__ void scatterKernel(Dims d, const int32_t* users, int64_t nu, const in
   }
 }
 
-AdamStep adamStep(const train::AdamConfig& c, int64_t step) {
+AdamStep adamStep(const FusionHyper& h, int64_t step) {
+  const train::AdamConfig& c = h.adam;
   const double c1 = 1.0 - std::pow(static_cast<double>(c.beta1), static_cast<double>(step));
   const double c2 = 1.0 - std::pow(static_cast<double>(c.beta2), static_cast<double>(step));
-  return {c.beta1, c.beta2, static_cast<float>(c.lr * std::sqrt(c2) / c1), static_cast<float>(c.eps * std::sqrt(c2))};
+  return {c.beta1, c.beta2, static_cast<float>(c.lr * std::sqrt(c2) / c1), static_cast<float>(c.eps * std::sqrt(c2)),
+          1.0f - c.lr * h.weightDecay};
 }
 
 DropoutParams dropoutOf(float p) {
@@ -591,7 +595,7 @@ double runFusion(const FusionLayout& L, float* params, float* m, float* v, int64
       dGrad.download(grad, L.total);
       stream.sync();
     } else {
-      const AdamStep a = adamStep(h.adam, ++adamCount);
+      const AdamStep a = adamStep(h, ++adamCount);
       adamRowsKernel<<<nu + ni, kThreads, 0, st>>>(d, dParams.data(), dM.data(), dV.data(), bUsers, nu, bItems, ni, gP.data(),
                                                    gQ.data(), gb.data(), a);
       checkLaunch("adamRowsKernel", st);

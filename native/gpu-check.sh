@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Proves the CUDA kernels on a machine with an NVIDIA GPU and the CUDA toolkit; Node is not needed.
 # Builds the Node-free programs from the same sources as the addon, runs every CUDA op against its CPU
-# twin (native/tests), runs compute-sanitizer (memcheck, racecheck) over them, and writes the GPU
-# benchmark as JSON. Usage (from the repository root):  native/gpu-check.sh <out-dir>
+# twin (native/tests: top-k, scoring, metrics, and LLM-Rec's fused-ranker gradient/epoch/vectors and
+# adapter gradient/epoch), runs compute-sanitizer (memcheck, racecheck) over them, and writes the GPU
+# benchmark as JSON (the same ops, plus fusionEpoch, fusionVectors and adapterEpoch on generated data). Usage (from the repository root):  native/gpu-check.sh <out-dir>
 # Then copy <out-dir>/gpu-bench.json to bench/results/<gpu>-<date>.json and quote it in README.
 set -euo pipefail
 out="${1:-build-gpu/out}"

@@ -57,6 +57,9 @@ void parseHyper(const Napi::CallbackInfo& info, const Args& args, FusionHyper& h
   if (optimizer) {
     h.adam.lr = static_cast<float>(real(info, args, "lr", 0, 10));
     h.batchSize = args.integer("batchSize", 1, kMaxIndex);
+    h.weightDecay = static_cast<float>(real(info, args, "weightDecay", 0, 1e3));
+    if (h.adam.lr * h.weightDecay >= 1.0f)
+      fail(ErrorCode::OutOfRange, args.name("weightDecay") + ": lr x weightDecay must be below 1 (it is the share each step removes)");
   }
   h.reg = static_cast<float>(real(info, args, "reg", 0, 1e3));
   h.margin = static_cast<float>(real(info, args, "margin", 0, 1e3));

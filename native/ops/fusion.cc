@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <initializer_list>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -177,27 +178,39 @@ void BatchPlanner::plan(const FusionLayout& L, const FusionInputs& in, const Ran
 
 namespace {
 
-// rows x R projections of gathered rows: out[r] = W . src[index[r]] (W is R x ds, row-major).
+// rows x R projections of gathered rows: gathered[r] = src[index[r]], out[r] = W . gathered[r] (W: R x ds).
 void project(const float* W, int64_t R, int64_t ds, const float* src, const std::vector<int32_t>& index,
              std::vector<float>& gathered, std::vector<float>& out) {
   const int64_t rows = static_cast<int64_t>(index.size());
   out.assign(rows * R, 0.0f);
-  if (rows == 0 || R == 0 || ds == 0) return;
   gathered.resize(rows * ds);
   for (int64_t r = 0; r < rows; ++r) std::copy(src + index[r] * ds, src + (index[r] + 1) * ds, gathered.data() + r * ds);
-  const EmbeddingView e{gathered.data(), rows, W, R, ds, nullptr};
-  scoreMatrixCpu(e, out.data(), ExecConfig{1});
+  if (rows == 0 || R == 0 || ds == 0) return;
+  scoreMatrixCpu({gathered.data(), rows, W, R, ds, nullptr}, out.data(), ExecConfig{1});
 }
 
-// dW (R x ds) += sum_r G[r] (R) outer src[index[r]] (ds).
-void outerAccumulate(const std::vector<float>& G, int64_t R, int64_t ds, const float* src, const std::vector<int32_t>& index,
-                     float* dW) {
-  for (size_t r = 0; r < index.size(); ++r) {
-    const float* g = G.data() + r * R;
-    const float* x = src + index[r] * ds;
-    for (int64_t o = 0; o < R; ++o)
-      if (g[o] != 0.0f) axpy(g[o], x, dW + o * ds, ds);
+// dW (R x ds) = sum over the parts' rows r of G[r] (R) outer X[r] (ds), as one GEMM (G^T X) through the
+// core's kernel: both sides are transposed into scratch first (rows become the reduction dimension).
+void outerProducts(std::initializer_list<std::pair<const std::vector<float>*, const std::vector<float>*>> parts, int64_t R,
+                   int64_t ds, std::vector<float>& gt, std::vector<float>& xt, float* dW) {
+  int64_t rows = 0;
+  for (const auto& part : parts) rows += static_cast<int64_t>(part.first->size()) / R;
+  std::fill(dW, dW + R * ds, 0.0f);
+  if (rows == 0) return;
+  gt.resize(R * rows);
+  xt.resize(ds * rows);
+  int64_t at = 0;
+  for (const auto& part : parts) {
+    const int64_t n = static_cast<int64_t>(part.first->size()) / R;
+    const float* G = part.first->data();
+    const float* X = part.second->data();
+    for (int64_t r = 0; r < n; ++r) {
+      for (int64_t o = 0; o < R; ++o) gt[o * rows + at + r] = G[r * R + o];
+      for (int64_t t = 0; t < ds; ++t) xt[t * rows + at + r] = X[r * ds + t];
+    }
+    at += n;
   }
+  scoreMatrixCpu({gt.data(), R, xt.data(), ds, rows, nullptr}, dW, ExecConfig{1});
 }
 
 double sumSquares(const float* a, int64_t n) {
@@ -208,7 +221,9 @@ double sumSquares(const float* a, int64_t n) {
 
 // Gradient of one batch, kept per slot (sparse rows) plus the dense part.
 struct BatchGrad {
-  std::vector<float> Y, X, XU, gathered;  // projections of the batch's users, items, positive items (rows x R)
+  std::vector<float> Y, X, XU;            // projections of the batch's users, items, positive items (rows x R)
+  std::vector<float> Su, Si, Sp;          // their gathered semantic rows (rows x ds)
+  std::vector<float> gt, xt;              // transposes for the projection gradients
   std::vector<float> gP, gQ, gb, GY, GX, GXU;
   std::vector<float> dWu, dWi;
   double gwc = 0, gws = 0;
@@ -228,9 +243,9 @@ double batchGradient(const FusionLayout& L, const float* params, const FusionInp
   const float* Wi = params + L.Wi;
   const float wc = params[L.wc], ws = params[L.ws];
   if (R > 0) {
-    project(Wu, R, ds, in.userSem, plan.users, w.gathered, w.Y);
-    project(Wi, R, ds, in.itemSem, plan.items, w.gathered, w.X);
-    project(Wu, R, ds, in.itemSem, plan.posItems, w.gathered, w.XU);
+    project(Wu, R, ds, in.userSem, plan.users, w.Su, w.Y);
+    project(Wi, R, ds, in.itemSem, plan.items, w.Si, w.X);
+    project(Wu, R, ds, in.itemSem, plan.posItems, w.Sp, w.XU);
   }
   w.gP.assign(nu * dc, 0.0f);
   w.gQ.assign(ni * dc, 0.0f);
@@ -344,9 +359,8 @@ double batchGradient(const FusionLayout& L, const float* params, const FusionInp
   w.dWu.assign(R * ds, 0.0f);
   w.dWi.assign(R * ds, 0.0f);
   if (R) {
-    outerAccumulate(w.GY, R, ds, in.userSem, plan.users, w.dWu.data());
-    outerAccumulate(w.GXU, R, ds, in.itemSem, plan.posItems, w.dWu.data());
-    outerAccumulate(w.GX, R, ds, in.itemSem, plan.items, w.dWi.data());
+    outerProducts({{&w.GY, &w.Su}, {&w.GXU, &w.Sp}}, R, ds, w.gt, w.xt, w.dWu.data());
+    outerProducts({{&w.GX, &w.Si}}, R, ds, w.gt, w.xt, w.dWi.data());
   }
   // L2 on the rows of the batch and on the projections.
   if (h.reg > 0) {
@@ -373,29 +387,60 @@ double batchGradient(const FusionLayout& L, const float* params, const FusionInp
   return loss;
 }
 
-// Adam on the rows the batch touched (lazy) and on the dense part.
-void applyAdam(const FusionLayout& L, float* params, float* m, float* v, int64_t step, const BatchPlan& plan,
-               const BatchGrad& w, const AdamConfig& adam) {
-  const int64_t dc = L.collabDim, R = L.projRows, ds = L.semDim;
-  for (size_t a = 0; a < plan.users.size(); ++a) {
-    const int64_t at = L.P + static_cast<int64_t>(plan.users[a]) * dc;
-    adamUpdate(params + at, w.gP.data() + a * dc, m + at, v + at, dc, adam, step);
+// One Adam step's scalars, computed once per batch (train_common.h's adamUpdate recomputes them per call,
+// which at 11 rows per positive would cost more than the update itself).
+struct AdamScalars {
+  float beta1, beta2, stepSize, epsHat, keep;
+  AdamScalars(const FusionHyper& h, int64_t step) {
+    const AdamConfig& c = h.adam;
+    const double c1 = 1.0 - std::pow(static_cast<double>(c.beta1), static_cast<double>(step));
+    const double c2 = 1.0 - std::pow(static_cast<double>(c.beta2), static_cast<double>(step));
+    beta1 = c.beta1;
+    beta2 = c.beta2;
+    stepSize = static_cast<float>(c.lr * std::sqrt(c2) / c1);
+    epsHat = static_cast<float>(c.eps * std::sqrt(c2));
+    keep = 1.0f - c.lr * h.weightDecay;
   }
-  for (size_t a = 0; a < plan.items.size(); ++a) {
-    const int64_t at = L.Q + static_cast<int64_t>(plan.items[a]) * dc;
-    adamUpdate(params + at, w.gQ.data() + a * dc, m + at, v + at, dc, adam, step);
-    const int64_t b = L.bias + plan.items[a];
-    adamUpdate(params + b, w.gb.data() + a, m + b, v + b, 1, adam, step);
+};
+
+// AdamW on n parameters: decoupled decay (p *= 1 - lr x weightDecay) unless `decayed` is false, then
+// Adam's step with bias correction, as adamUpdate (train_common.h) writes it.
+__attribute__((target_clones("arch=haswell", "default"))) void adamW(float* p, const float* g, float* m, float* v, int64_t n,
+                                                                      const AdamScalars& a, bool decayed) {
+  const float keep = decayed ? a.keep : 1.0f;
+#pragma omp simd
+  for (int64_t t = 0; t < n; ++t) {
+    m[t] = a.beta1 * m[t] + (1.0f - a.beta1) * g[t];
+    v[t] = a.beta2 * v[t] + (1.0f - a.beta2) * g[t] * g[t];
+    p[t] = p[t] * keep - a.stepSize * m[t] / (std::sqrt(v[t]) + a.epsHat);
+  }
+}
+
+// AdamW on the rows the batch touched (lazy) and on the dense part; the fusion weights wc and ws are
+// not decayed (they only scale the two sides).
+void applyAdam(const FusionLayout& L, float* params, float* m, float* v, int64_t step, const BatchPlan& plan,
+               const BatchGrad& w, const FusionHyper& h) {
+  const AdamScalars a(h, step);
+  const int64_t dc = L.collabDim, R = L.projRows, ds = L.semDim;
+  for (size_t s = 0; s < plan.users.size(); ++s) {
+    const int64_t at = L.P + static_cast<int64_t>(plan.users[s]) * dc;
+    adamW(params + at, w.gP.data() + s * dc, m + at, v + at, dc, a, true);
+  }
+  for (size_t s = 0; s < plan.items.size(); ++s) {
+    const int64_t at = L.Q + static_cast<int64_t>(plan.items[s]) * dc;
+    adamW(params + at, w.gQ.data() + s * dc, m + at, v + at, dc, a, true);
+    const int64_t b = L.bias + plan.items[s];
+    adamW(params + b, w.gb.data() + s, m + b, v + b, 1, a, true);
   }
   if (R) {
-    adamUpdate(params + L.Wu, w.dWu.data(), m + L.Wu, v + L.Wu, R * ds, adam, step);
-    adamUpdate(params + L.Wi, w.dWi.data(), m + L.Wi, v + L.Wi, R * ds, adam, step);
+    adamW(params + L.Wu, w.dWu.data(), m + L.Wu, v + L.Wu, R * ds, a, true);
+    adamW(params + L.Wi, w.dWi.data(), m + L.Wi, v + L.Wi, R * ds, a, true);
   }
   const float gwc = static_cast<float>(w.gwc);
-  adamUpdate(params + L.wc, &gwc, m + L.wc, v + L.wc, 1, adam, step);
+  adamW(params + L.wc, &gwc, m + L.wc, v + L.wc, 1, a, false);
   if (L.lateRows) {
     const float gws = static_cast<float>(w.gws);
-    adamUpdate(params + L.ws, &gws, m + L.ws, v + L.ws, 1, adam, step);
+    adamW(params + L.ws, &gws, m + L.ws, v + L.ws, 1, a, false);
   }
 }
 
@@ -440,7 +485,7 @@ double fusionStep(const FusionLayout& L, float* params, float* m, float* v, int6
   planner.plan(L, in, s, 0, s.size, plan);
   BatchGrad w;
   const double loss = batchGradient(L, params, in, s, 0, s.size, plan, h, seed, nullptr, w);
-  applyAdam(L, params, m, v, ++*step, plan, w, h.adam);
+  applyAdam(L, params, m, v, ++*step, plan, w, h);
   return loss;
 }
 
@@ -472,7 +517,7 @@ double fusionEpoch(const FusionLayout& L, float* params, float* m, float* v, int
         const int64_t begin = b * B, end = std::min(s.size, begin + B);
         wk.planner.plan(L, in, s, begin, end, wk.plan);
         const double loss = batchGradient(L, params, in, s, begin, end, wk.plan, h, seed, nullptr, wk.grad);
-        applyAdam(L, params, m, v, counter.fetch_add(1) + 1, wk.plan, wk.grad, h.adam);
+        applyAdam(L, params, m, v, counter.fetch_add(1) + 1, wk.plan, wk.grad, h);
         batchLoss[b] = loss * static_cast<double>(end - begin);
       }
     }

@@ -279,6 +279,7 @@ void llmrecCases() {
       train::FusionHyper h;
       h.adam.lr = 0.01f;
       h.batchSize = 64;
+      h.reg = 0.01f;
       std::vector<float> cpu = p.params, gpu = p.params;
       std::vector<float> mc(p.layout.total, 0.0f), vc(p.layout.total, 0.0f), mg(p.layout.total, 0.0f), vg(p.layout.total, 0.0f);
       int64_t sc = 0, sg = 0;

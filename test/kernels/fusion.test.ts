@@ -140,9 +140,9 @@ describe('LLM-Rec fused ranker kernels', () => {
     });
   }
 
-  it('fusionEpoch (one thread, no dropout) is mini-batch Adam: dense on the projections and weights, lazy on the batch rows', async () => {
+  it('fusionEpoch (one thread, no dropout) is mini-batch AdamW: dense on the projections and weights, lazy on the batch rows', async () => {
     const p = problem(rng, 'hybrid', 5, { batch: 23, negatives: 2 });
-    const h = { ...lossOptions('hinge'), lr: 0.01, batchSize: 8 };
+    const h = { ...lossOptions('hinge'), lr: 0.01, weightDecay: 0.5, batchSize: 8 };
     const native = { params: p.params.slice(), adamM: new Float32Array(p.L.total), adamV: new Float32Array(p.L.total) };
     const out = await fusionEpoch({ ...p.shape, ...native, step: 0, itemSem: p.itemSem, userSem: p.userSem, userWeight: p.userWeight, samples: p.samples, ...h, seed: 1, numThreads: 1 });
     // The same epoch in TypeScript.
@@ -174,6 +174,7 @@ describe('LLM-Rec fused ranker kernels', () => {
       const c1 = 1 - 0.9 ** step;
       const c2 = 1 - 0.999 ** step;
       for (const k of touched) {
+        if (k !== p.L.wc && k !== p.L.ws) theta[k] *= 1 - h.lr * h.weightDecay; // decoupled decay, not on the fusion weights
         m[k] = 0.9 * m[k] + 0.1 * grad[k];
         v[k] = 0.999 * v[k] + 0.001 * grad[k] * grad[k];
         theta[k] -= (h.lr * Math.sqrt(c2) / c1) * m[k] / (Math.sqrt(v[k]) + 1e-8 * Math.sqrt(c2));
@@ -190,7 +191,7 @@ describe('LLM-Rec fused ranker kernels', () => {
     const run = async () => {
       const state = { params: p.params.slice(), adamM: new Float32Array(p.L.total), adamV: new Float32Array(p.L.total) };
       await fusionEpoch({
-        ...p.shape, ...state, step: 0, itemSem: p.itemSem, userSem: p.userSem, ...lossOptions('hinge', 0.1), lr: 0.01, batchSize: 8, seed: 77, numThreads: 1,
+        ...p.shape, ...state, step: 0, itemSem: p.itemSem, userSem: p.userSem, ...lossOptions('hinge', 0.1), lr: 0.01, weightDecay: 0.01, batchSize: 8, seed: 77, numThreads: 1,
         pairUsers: p.samples.users, pairItems: p.samples.pos, positives, candidates: Int32Array.from({ length: p.shape.numItems }, (_, i) => i), negatives: 4,
       });
       return state.params;

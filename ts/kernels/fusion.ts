@@ -111,6 +111,8 @@ export type FusionEpochArgs = FusionShape &
     adamV: Float32Array;
     step: number;
     lr: number;
+    /** Decoupled weight decay (AdamW): each updated parameter first shrinks by lr x weightDecay. */
+    weightDecay: number;
     batchSize: number;
     /** Seeds the samples and the dropout masks. */
     seed: number;

@@ -20,7 +20,9 @@
 //   bpr:                      l = log(1 + exp(-(r_ui - r_uj)))
 //   softmax (sampled):        l = -r_ui + log(exp(r_ui) + sum_j exp(r_uj)), one term per positive (mean over B)
 // plus (reg / 2) (|P_u|^2 per distinct user of the batch + (|Q_i|^2 + b_i^2) per distinct item + |Wu|^2 + |Wi|^2).
-// Dropout on the fused user vector (inverted: kept values scaled by 1 / (1 - p)).
+// Dropout on the fused user vector (inverted: kept values scaled by 1 / (1 - p)). The optimiser is Adam
+// with optional decoupled weight decay (AdamW, Loshchilov & Hutter 2019): each updated parameter first
+// shrinks by lr x weightDecay, the batch rows only (like the lazy moments) and the dense part always.
 //
 // Target exclusion: a user's preference vector averages the items of their history, the positive i
 // among them; trained on that, the model learns to recognise an item in its own profile, which a
@@ -78,7 +80,8 @@ struct RankSamples {
 
 struct FusionHyper {
   AdamConfig adam;
-  float reg = 0.01f;      // LLM-Rec, Table 8: L2 0.01
+  float reg = 0.0f;       // coupled L2 (added to the loss; see above)
+  float weightDecay = 0.01f;  // decoupled (AdamW): LLM-Rec, Table 8's L2 0.01, as a transformer's AdamW applies it
   float margin = 0.5f;    // LLM-Rec, Table 8: hinge margin 0.5
   float dropout = 0.1f;   // LLM-Rec, Table 8: dropout 0.1
   RankLoss loss = RankLoss::Hinge;
