@@ -11,6 +11,7 @@ import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
+import { registerQuickstart } from './commands/quickstart';
 import { registerTune } from './commands/tune';
 
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerDevice(program);
   registerEval(program);
   registerEmbed(program);
+  registerQuickstart(program);
   registerTune(program);
   return program;
 }
