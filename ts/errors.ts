@@ -46,6 +46,14 @@ export type ErrorCode =
   | 'ERR_DATASET_INTEGRITY' // rows that parse but contradict the dataset (unknown item id, duplicate under policy 'error')
   | 'ERR_DOWNLOAD' // a dataset or model download failed (HTTP status, connection, interrupted transfer, unknown name)
   | 'ERR_CHECKSUM' // a downloaded file does not match its published checksum or size
+  // Chat-REC (ts/chat/): LLM failures never reach a user's list (they become fallback: true), but reach callers of LlmClient.
+  | 'ERR_UNKNOWN_USER' // a raw user id that the model's data does not hold
+  | 'ERR_LLM_CONFIG' // an endpoint that needs an API key and has none
+  | 'ERR_LLM_TIMEOUT' // the LLM endpoint did not answer within the timeout (after the retries)
+  | 'ERR_LLM_CONNECTION' // the LLM endpoint could not be reached
+  | 'ERR_LLM_HTTP' // the LLM endpoint answered an HTTP error (after the retries)
+  | 'ERR_LLM_RESPONSE' // the LLM request failed otherwise
+  | 'ERR_FINETUNE_FORMAT' // fine-tuning examples that break OpenAI's chat fine-tuning format
   | (string & {});
 
 export class SemrecError extends Error {
