@@ -6,10 +6,11 @@
 import { type Suite, writeSuiteResults } from './harness';
 import { dataLoadSuite } from './data-load';
 import { kernelSuite } from './kernels';
+import { llmrecSuite } from './llmrec';
 import { modelSuite } from './models';
 import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, llmrecSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

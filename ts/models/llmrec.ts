@@ -14,7 +14,7 @@
 import { DenseIdMap, InteractionStore } from '../data/store';
 import { simulateTransactions } from '../data/synthetic';
 import { SemrecError } from '../errors';
-import { scoreTopK } from '../kernels/score';
+import { scoreMatrixSync, scoreTopK } from '../kernels/score';
 import type { Csr } from '../kernels/types';
 import {
   FUSION_MODES,
@@ -76,11 +76,11 @@ export const llmRecParams = z
     loss: z.enum(RANK_LOSSES as [RankLossName, ...RankLossName[]]).default('hinge').describe("ranking loss: 'hinge' (paper), 'bpr' or 'softmax' (sampled)"),
     margin: nonNegative().default(0.5).describe('hinge margin (paper, Table 8)'),
     negatives: positiveInt(1000).default(4).describe('sampled negatives per positive (paper, Table 8)'),
-    weightDecay: nonNegative().default(0.01).describe("decoupled weight decay (AdamW): the paper's L2 0.01 (Table 8), as a transformer's AdamW applies it"),
-    reg: nonNegative().default(0).describe('coupled L2 on the batch rows and the projections, added to the loss (0: none)'),
+    reg: nonNegative().default(0.01).describe('L2 on the batch rows and the projections, added to the loss (paper, Table 8)'),
+    weightDecay: nonNegative().default(0).describe('decoupled weight decay (AdamW) on top (0: none; validation preferred the coupled L2)'),
     dropout: z.number().min(0).max(0.9).default(0.1).describe('dropout on the fused user vector (paper, Table 8)'),
     batchSize: positiveInt(1 << 20).default(64).describe('positives per mini-batch (paper, Table 4)'),
-    lr: learningRate().default(0.001).describe('Adam learning rate (chosen on validation data)'),
+    lr: learningRate().default(0.0003).describe('Adam learning rate (chosen on validation data)'),
     epochs: positiveInt(100_000).default(200).describe('epochs (the most, with early stopping)'),
     initStd: nonNegative().default(0.1).describe('standard deviation of the initial embeddings and projections'),
     excludeTarget: z.boolean().default(true).describe("train with each positive left out of its user's preference vector"),
@@ -218,6 +218,10 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
   private trainUserSem: Float32Array | undefined;
   private trainUserWeight: Float32Array | undefined;
   private scoring: Factors | undefined;
+  /** Wu s_i of every item (numItems x projRows), built on the first live update: an event then costs O(projRows). */
+  private itemProjections: Float32Array | undefined;
+  /** Per live-updated user: Wu S_u, the projected profile sums, kept in step with the sums by fold(). */
+  private projectedSums = new Map<number, Float64Array>();
   private normalizedItems: Float32Array | undefined;
   /** Served user vectors read from a saved model (they may lag the profiles, as the update policy allows). */
   private savedServedUsers: Float32Array | undefined;
@@ -435,6 +439,8 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     this.savedServedUsers = undefined;
     this.scoring = { users: servedUsers, items: v.items!, dim: v.width, itemBias };
     this.normalizedItems = undefined;
+    this.itemProjections = undefined;
+    this.projectedSums.clear();
     for (const u of this.policy?.users() ?? []) this.policy.clear(u);
   }
 
@@ -525,7 +531,10 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
    */
   updateUser(userIdx: number, events: readonly HistoryEvent[], options: UpdateUserOptions = {}): UpdateUserResult {
     this.requireReady('llmrec.updateUser');
-    const [u] = checkUsers([userIdx], this.numUsers, 'llmrec.updateUser');
+    const u = userIdx;
+    if (!Number.isInteger(u) || u < 0 || u >= this.numUsers) {
+      throw new SemrecError(`llmrec.updateUser: userIdx = ${String(userIdx)} is not a user index in [0, ${this.numUsers})`, 'ERR_OUT_OF_RANGE');
+    }
     const now = options.now ?? Date.now() / 1000;
     const checked = this.checkEvents(events, 'llmrec.updateUser', now);
     if (checked.length === 0) return { folded: 0, refreshed: false };
@@ -537,18 +546,70 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     }
     this.live.set(u, live);
     if (!this.profiles) return { folded: checked.length, refreshed: false };
-    const added = this.profiles.fold(u, checked.map((e) => ({ itemIdx: e.itemIdx, weight: e.weight, time: Number.isNaN(e.time) ? undefined : e.time })), this.itemSem);
+    const R = this.layout.projRows;
+    const proj = this.itemProjectionTable();
+    let sums = this.projectedSums.get(u);
+    if (!sums) {
+      sums = this.projectSums(u);
+      this.projectedSums.set(u, sums);
+    }
+    const ys = sums;
+    const added = this.profiles.fold(
+      u,
+      checked.map((e) => ({ itemIdx: e.itemIdx, weight: e.weight, time: Number.isNaN(e.time) ? undefined : e.time })),
+      this.itemSem,
+      (scale, weight, itemIdx) => {
+        const at = itemIdx * R;
+        for (let o = 0; o < R; o++) ys[o] = scale * ys[o] + weight * proj[at + o];
+      },
+    );
     const refresh = options.refresh === true || this.policy.shouldRefresh(u, checked.length, added, this.profiles.totals[u]);
     if (refresh) this.refreshUser(u);
     return { folded: checked.length, refreshed: refresh };
   }
 
+  /** Wu s_i for every item (numItems x projRows), computed natively once and kept until the parameters change. */
+  private itemProjectionTable(): Float32Array {
+    if (!this.itemProjections) {
+      const L = this.layout;
+      this.itemProjections = scoreMatrixSync({ users: this.itemSem, items: this.theta.subarray(L.Wu, L.Wu + L.projRows * L.semDim), dim: L.semDim }).scores;
+    }
+    return this.itemProjections;
+  }
+
+  /** Wu S_u from user u's current profile sums. */
+  private projectSums(u: number): Float64Array {
+    const L = this.layout;
+    const out = new Float64Array(L.projRows);
+    const S = this.profiles!.sums;
+    for (let o = 0; o < L.projRows; o++) {
+      let s = 0;
+      for (let t = 0; t < L.semDim; t++) s += this.theta[L.Wu + o * L.semDim + t] * S[u * L.semDim + t];
+      out[o] = s;
+    }
+    return out;
+  }
+
   /** Recomputes user u's served vector from its current profile. */
   refreshUser(u: number): void {
     const L = this.layout;
-    const profile = new Float32Array(L.semDim);
-    this.profiles?.vectorInto(u, profile);
-    this.fuseUser(u, profile, this.scoring!.users, u * L.width);
+    const sums = this.projectedSums.get(u);
+    if (sums && this.profiles) {
+      // z_u = [wc (P_u + Y_E / Z) ; ws Y_L / Z] from the projected sums: O(width).
+      const { collabDim: dc, earlyRows: E, lateRows: Lr } = L;
+      const Z = this.profiles.totals[u];
+      const inv = Z > 0 ? 1 / Z : 0;
+      const out = this.scoring!.users;
+      const base = u * L.width;
+      const wc = this.theta[L.wc];
+      const ws = this.theta[L.ws];
+      for (let t = 0; t < dc; t++) out[base + t] = wc * (this.theta[L.P + u * dc + t] + (E ? sums[t] * inv : 0));
+      for (let l = 0; l < Lr; l++) out[base + dc + l] = ws * sums[E + l] * inv;
+    } else {
+      const profile = new Float32Array(L.semDim);
+      this.profiles?.vectorInto(u, profile);
+      this.fuseUser(u, profile, this.scoring!.users, u * L.width);
+    }
     this.policy.clear(u);
   }
 

@@ -119,7 +119,17 @@ export class PreferenceProfiles {
    * Folds events of user u into the profile in O(dim) each (the header's update rule). `vectors` are the
    * item vectors (numItems x dim). Returns the folded events' decayed weight relative to the new clock.
    */
-  fold(u: number, events: readonly ProfileEvent[], vectors: Float32Array): number {
+  fold(
+    u: number,
+    events: readonly ProfileEvent[],
+    vectors: Float32Array,
+    /**
+     * Called per event with the factor the existing sums were scaled by (1 when none) and the weight the
+     * event's vector was added with: S <- scale S + weight v. Lets callers keep linear images of the
+     * sums (e.g. projected sums W S) in step in O(their width) per event.
+     */
+    onEvent?: (scale: number, weight: number, itemIdx: number) => void,
+  ): number {
     const d = this.dim;
     const base = u * d;
     const S = this.sums;
@@ -127,11 +137,13 @@ export class PreferenceProfiles {
     for (const ev of events) {
       const v = ev.itemIdx * d;
       let w = ev.weight;
+      let scale = 1;
       if (this.mode === 'rank') {
         const a = this.decay.alpha;
         for (let t = 0; t < d; t++) S[base + t] = a * S[base + t] + w * vectors[v + t];
         this.totals[u] = a * this.totals[u] + w;
         added = a * added + w;
+        scale = a;
       } else {
         const T = this.clock[u];
         const time = ev.time !== undefined && Number.isFinite(ev.time) ? ev.time : T;
@@ -141,6 +153,7 @@ export class PreferenceProfiles {
             for (let t = 0; t < d; t++) S[base + t] *= f;
             this.totals[u] *= f;
             added *= f;
+            scale = f;
           }
           this.clock[u] = time;
         } else if (Number.isFinite(time)) {
@@ -150,6 +163,7 @@ export class PreferenceProfiles {
         this.totals[u] += w;
         added += w;
       }
+      onEvent?.(scale, w, ev.itemIdx);
       this.counts[u]++;
     }
     return added;
