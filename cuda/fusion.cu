@@ -53,6 +53,12 @@ struct EpochPlan {
   // Per slot, the entries touching it in sample order: CSR with (rows + 1) pointers per batch.
   std::vector<int32_t> userRefPtr, userRefs, itemRefPtr, itemRefs, posRefPtr, posRefs;
   std::vector<int64_t> userRefOff, itemRefOff, posRefOff;  // where each batch's refs start
+  // The history term: per batch, each user slot's entries (histPtr, nu + 1 per batch, relative to the
+  // batch's first entry at histOff) with their item slots, shares and user slots; per item slot, the
+  // entries that feed it (itemHistPtr / itemHistRefs, like the refs above).
+  std::vector<int32_t> histPtr, histSlot, histUser, itemHistPtr, itemHistRefs;
+  std::vector<float> histShare;
+  std::vector<int64_t> histOff, itemHistOff;
   int64_t maxUsers = 0, maxItems = 0, maxPos = 0;
 };
 
@@ -75,6 +81,7 @@ EpochPlan planEpoch(const FusionLayout& L, const FusionInputs& in, const RankSam
   BatchPlanner planner(L.numUsers, L.numItems);
   BatchPlan plan;
   const int64_t width = s.negatives + 1;
+  std::vector<int32_t> entrySlot;
   for (int64_t begin = 0; begin < s.size; begin += batchSize) {
     const int64_t end = std::min(s.size, begin + batchSize), n = end - begin;
     planner.plan(L, in, s, begin, end, plan);
@@ -93,7 +100,24 @@ EpochPlan planEpoch(const FusionLayout& L, const FusionInputs& in, const RankSam
     e.itemRefOff.push_back(static_cast<int64_t>(e.itemRefs.size()));
     e.posRefOff.push_back(static_cast<int64_t>(e.posRefs.size()));
     appendRefs(plan.userSlot.data(), n, plan.users.size(), e.userRefPtr, e.userRefs);
-    appendRefs(plan.itemSlot.data(), n * width, plan.items.size(), e.itemRefPtr, e.itemRefs);
+    // Item refs in the CPU trainer's order: per positive its width entries, then (history term, excluded
+    // positive) the exclusion term into the positive's own row, encoded as entry q (width + 1) + width.
+    entrySlot.assign(n * (width + 1), -1);
+    for (int64_t q = 0; q < n; ++q) {
+      for (int64_t k = 0; k < width; ++k) entrySlot[q * (width + 1) + k] = plan.itemSlot[q * width + k];
+      if (in.hasHistory() && plan.c2[q] != 0.0f) entrySlot[q * (width + 1) + width] = plan.itemSlot[q * width];
+    }
+    appendRefs(entrySlot.data(), n * (width + 1), plan.items.size(), e.itemRefPtr, e.itemRefs);
+    e.histOff.push_back(static_cast<int64_t>(e.histSlot.size()));
+    e.itemHistOff.push_back(static_cast<int64_t>(e.itemHistRefs.size()));
+    if (in.hasHistory()) {
+      e.histPtr.insert(e.histPtr.end(), plan.userHistPtr.begin(), plan.userHistPtr.end());
+      e.histSlot.insert(e.histSlot.end(), plan.histSlot.begin(), plan.histSlot.end());
+      e.histShare.insert(e.histShare.end(), plan.histShare.begin(), plan.histShare.end());
+      for (size_t a = 0; a + 1 < plan.userHistPtr.size(); ++a)
+        for (int32_t h = plan.userHistPtr[a]; h < plan.userHistPtr[a + 1]; ++h) e.histUser.push_back(static_cast<int32_t>(a));
+      appendRefs(plan.histSlot.data(), plan.histSlot.size(), plan.items.size(), e.itemHistPtr, e.itemHistRefs);
+    }
     appendRefs(plan.posSlot.data(), n, plan.posItems.size(), e.posRefPtr, e.posRefs);
     e.maxUsers = std::max<int64_t>(e.maxUsers, plan.users.size());
     e.maxItems = std::max<int64_t>(e.maxItems, plan.items.size());
@@ -138,6 +162,7 @@ struct PositiveArgs {
   const float* Y;
   const float* X;
   const float* XU;
+  const float* H;         // nu x dc history terms of the batch's users, or null (no history term)
   const float* masks;     // explicit masks (gradient op) or null
   uint64_t seed;
   int64_t firstSample;    // global index of the batch's first sample (dropout stream)
@@ -165,6 +190,7 @@ __global__ void positiveKernel(PositiveArgs a) {
   float* zk = zd + d.F;               // width x F
   float* r = zk + d.width * d.F;      // width
   float* dr = r + d.width;            // width
+  float* hhat = dr + d.width;         // dc: the history term without the positive
   const int32_t u = a.users[q];
   const float* Pu = a.params + d.P + static_cast<int64_t>(u) * d.dc;
   const float wc = a.params[d.wc], ws = a.params[d.ws];
@@ -172,6 +198,9 @@ __global__ void positiveKernel(PositiveArgs a) {
   const float c1 = a.c1[q], c2 = a.c2[q];
   for (int64_t o = threadIdx.x; o < d.R; o += blockDim.x)
     yhat[o] = c1 * a.Y[us * d.R + o] + (ps >= 0 ? c2 * a.XU[ps * d.R + o] : 0.0f);
+  const float* Qpos = a.params + d.Q + static_cast<int64_t>(a.pos[q]) * d.dc;
+  for (int64_t t = threadIdx.x; t < d.dc; t += blockDim.x)
+    hhat[t] = a.H ? c1 * a.H[us * d.dc + t] + (c2 != 0.0f ? c2 * Qpos[t] : 0.0f) : 0.0f;
   if (a.masks) {
     for (int64_t t = threadIdx.x; t < d.F; t += blockDim.x) mask[t] = a.masks[q * d.F + t];
   } else if (threadIdx.x == 0) {
@@ -179,7 +208,7 @@ __global__ void positiveKernel(PositiveArgs a) {
   }
   __syncthreads();
   for (int64_t t = threadIdx.x; t < d.F; t += blockDim.x) {
-    const float z = t < d.dc ? wc * (Pu[t] + (d.E ? yhat[t] : 0.0f)) : ws * yhat[d.E + t - d.dc];
+    const float z = t < d.dc ? wc * (Pu[t] + hhat[t] + (d.E ? yhat[t] : 0.0f)) : ws * yhat[d.E + t - d.dc];
     zd[t] = z * mask[t];
   }
   for (int64_t e = threadIdx.x; e < d.width * d.F; e += blockDim.x) {
@@ -242,10 +271,22 @@ __global__ void positiveKernel(PositiveArgs a) {
   if (threadIdx.x == 0) {
     const float* dzu = a.dzu + q * d.F;
     double gwc = 0, gws = 0;
-    for (int64_t t = 0; t < d.dc; ++t) gwc += static_cast<double>(dzu[t]) * (Pu[t] + (d.E ? yhat[t] : 0.0f));
+    for (int64_t t = 0; t < d.dc; ++t) gwc += static_cast<double>(dzu[t]) * (Pu[t] + hhat[t] + (d.E ? yhat[t] : 0.0f));
     for (int64_t t = 0; t < d.Lr; ++t) gws += static_cast<double>(dzu[d.dc + t]) * yhat[d.E + t];
     a.wcOut[q] = gwc;
     a.wsOut[q] = gws;
+  }
+}
+
+// h_u of each user slot: sum over its history entries of share x Q row, in history order.
+__global__ void historyKernel(Dims d, const float* params, const int32_t* items, const int32_t* histPtr, const int32_t* histSlot,
+                             const float* histShare, float* H) {
+  const int64_t s = blockIdx.x;
+  for (int64_t t = threadIdx.x; t < d.dc; t += blockDim.x) {
+    float acc = 0;
+    for (int32_t h = histPtr[s]; h < histPtr[s + 1]; ++h)
+      acc += histShare[h] * params[d.Q + static_cast<int64_t>(items[histSlot[h]]) * d.dc + t];
+    H[s * d.dc + t] = acc;
   }
 }
 
@@ -266,6 +307,14 @@ struct ReduceArgs {
   const float* dzu;
   const float* dr;
   float reg;
+  // The history term (null without it): per user slot its entries, their item slots, shares and user
+  // slots, and per item slot the entries that feed it.
+  const int32_t* histPtr;
+  const int32_t* histUser;
+  const float* histShare;
+  const int32_t* itemHistPtr;
+  const int32_t* itemHistRefs;
+  float* GH;   // nu x dc: d loss / d h_u
   float* gP;   // nu x dc
   float* GY;   // nu x R
   float* gQ;   // ni x dc
@@ -287,9 +336,14 @@ __global__ void userReduceKernel(ReduceArgs a) {
   const int32_t b = a.userRefPtr[s], e = a.userRefPtr[s + 1];
   const float* Pu = a.params + d.P + static_cast<int64_t>(a.users[s]) * d.dc;
   for (int64_t t = threadIdx.x; t < d.dc; t += blockDim.x) {
-    float acc = 0;
-    for (int32_t j = b; j < e; ++j) acc += wc * a.dzu[static_cast<int64_t>(a.userRefs[j]) * d.F + t];
+    float acc = 0, gh = 0;
+    for (int32_t j = b; j < e; ++j) {
+      const int64_t q = a.userRefs[j];
+      acc += wc * a.dzu[q * d.F + t];
+      gh += a.c1[q] * (wc * a.dzu[q * d.F + t]);
+    }
     a.gP[s * d.dc + t] = acc + a.reg * Pu[t];
+    if (a.GH) a.GH[s * d.dc + t] = gh;
   }
   for (int64_t o = threadIdx.x; o < d.R; o += blockDim.x) {
     float acc = 0;
@@ -312,28 +366,43 @@ __global__ void itemReduceKernel(ReduceArgs a) {
   const int32_t b = a.itemRefPtr[s], e = a.itemRefPtr[s + 1];
   const int64_t item = a.items[s];
   const float* Qi = a.params + d.Q + item * d.dc;
+  const float wc = a.params[d.wc];
+  const int64_t stride = d.width + 1;  // refs: q (width + 1) + k; k == width is the exclusion term
   for (int64_t t = threadIdx.x; t < d.dc; t += blockDim.x) {
     float acc = 0;
     for (int32_t j = b; j < e; ++j) {
-      const int64_t ref = a.itemRefs[j], q = ref / d.width;
-      const float g = a.dr[ref];
+      const int64_t ref = a.itemRefs[j], q = ref / stride, k = ref % stride;
+      if (k == d.width) {
+        acc += a.c2[q] * (wc * a.dzu[q * d.F + t]);
+        continue;
+      }
+      const float g = a.dr[q * d.width + k];
       if (g != 0.0f) acc += g * a.zd[q * d.F + t];
     }
+    if (a.GH)
+      for (int32_t j = a.itemHistPtr[s]; j < a.itemHistPtr[s + 1]; ++j) {
+        const int32_t h = a.itemHistRefs[j];
+        acc += a.histShare[h] * a.GH[static_cast<int64_t>(a.histUser[h]) * d.dc + t];
+      }
     a.gQ[s * d.dc + t] = acc + a.reg * Qi[t];
   }
   for (int64_t o = threadIdx.x; o < d.R; o += blockDim.x) {
     const int64_t col = o < d.E ? o : d.dc + o - d.E;
     float acc = 0;
     for (int32_t j = b; j < e; ++j) {
-      const int64_t ref = a.itemRefs[j], q = ref / d.width;
-      const float g = a.dr[ref];
+      const int64_t ref = a.itemRefs[j], q = ref / stride, k = ref % stride;
+      if (k == d.width) continue;
+      const float g = a.dr[q * d.width + k];
       if (g != 0.0f) acc += g * a.zd[q * d.F + col];
     }
     a.GX[s * d.R + o] = acc;
   }
   if (threadIdx.x == 0) {
     float acc = 0;
-    for (int32_t j = b; j < e; ++j) acc += a.dr[a.itemRefs[j]];
+    for (int32_t j = b; j < e; ++j) {
+      const int64_t ref = a.itemRefs[j], q = ref / stride, k = ref % stride;
+      if (k != d.width) acc += a.dr[q * d.width + k];
+    }
     const float bias = a.params[d.bias + item];
     a.gb[s] = acc + a.reg * bias;
     double sq = static_cast<double>(bias) * bias;
@@ -515,6 +584,11 @@ double runFusion(const FusionLayout& L, float* params, float* m, float* v, int64
   HostCopy<int32_t> userRefPtr(plan.userRefPtr, st), userRefs(plan.userRefs, st);
   HostCopy<int32_t> itemRefPtr(plan.itemRefPtr, st), itemRefs(plan.itemRefs, st);
   HostCopy<int32_t> posRefPtr(plan.posRefPtr, st), posRefs(plan.posRefs, st);
+  const bool history = in.hasHistory();
+  HostCopy<int32_t> histPtr(plan.histPtr, st), histSlot(plan.histSlot, st), histUser(plan.histUser, st);
+  HostCopy<int32_t> itemHistPtr(plan.itemHistPtr, st), itemHistRefs(plan.itemHistRefs, st);
+  HostCopy<float> histShare(plan.histShare, st);
+  DeviceBuffer<float> H(history ? std::max<int64_t>(1, plan.maxUsers * d.dc) : 0, st), GH(history ? std::max<int64_t>(1, plan.maxUsers * d.dc) : 0, st);
   const int64_t B = std::min(batchSize, s.size);
   // Per-batch work buffers, sized for the largest batch.
   DeviceBuffer<float> Y(std::max<int64_t>(1, plan.maxUsers * d.R), st), X(std::max<int64_t>(1, plan.maxItems * d.R), st),
@@ -528,7 +602,7 @@ double runFusion(const FusionLayout& L, float* params, float* m, float* v, int64
   DeviceBuffer<float> dWu(std::max<int64_t>(1, d.R * d.ds), st), dWi(std::max<int64_t>(1, d.R * d.ds), st), scalars(2, st);
   DeviceBuffer<double> batchLoss(batches, st);
   const bool softmax = h.loss == RankLoss::Softmax;
-  const size_t positiveShared = (d.R + 3 * d.F + d.width * d.F + 2 * d.width) * sizeof(float);
+  const size_t positiveShared = (d.R + 3 * d.F + d.width * d.F + 2 * d.width + d.dc) * sizeof(float);
   if (positiveShared > 48 * 1024)
     fail(ErrorCode::OutOfRange, std::string(op) + ": the fused width x negatives is too large for one block's shared memory");
   int64_t adamCount = step ? *step : 0;
@@ -551,10 +625,18 @@ double runFusion(const FusionLayout& L, float* params, float* m, float* v, int64
         checkLaunch("projectKernel", st);
       }
     }
+    // The history terms of the batch's users (their entries start at histOff[b]; pointers at userOff[b] + b).
+    const int32_t* bHistPtr = history ? histPtr.data() + plan.userOff[b] + b : nullptr;
+    const int64_t histAt = plan.histOff[b];
+    if (history) {
+      // Entry indices are relative to the batch: shift the slot/share/user arrays by histAt.
+      historyKernel<<<nu, kThreads, 0, st>>>(d, dParams.data(), bItems, bHistPtr, histSlot.data() + histAt, histShare.data() + histAt, H.data());
+      checkLaunch("historyKernel", st);
+    }
     const double scale = softmax ? 1.0 / static_cast<double>(n) : 1.0 / static_cast<double>(n * std::max<int64_t>(d.N, 1));
     PositiveArgs pa{d, dParams.data(), sUsers.data() + first, sPos.data() + first, sNeg.data() + first * d.N,
                     userSlot.data() + first, itemSlot.data() + first * d.width, posSlot.data() + first,
-                    c1.data() + first, c2.data() + first, Y.data(), X.data(), XU.data(),
+                    c1.data() + first, c2.data() + first, Y.data(), X.data(), XU.data(), history ? H.data() : nullptr,
                     masks ? dMasks.data() + first * d.F : nullptr, seed, first, dropoutOf(h.dropout),
                     static_cast<int>(h.loss), h.margin, scale, zd.data(), dzu.data(), yhat.data(), dr.data(),
                     lossOut.data(), wcOut.data(), wsOut.data()};
@@ -565,7 +647,9 @@ double runFusion(const FusionLayout& L, float* params, float* m, float* v, int64
                   itemRefPtr.data() + itemPtrAt, itemRefs.data() + plan.itemRefOff[b], posRefPtr.data() + posPtrAt,
                   posRefs.data() + plan.posRefOff[b],
                   c1.data() + first, c2.data() + first, zd.data(), dzu.data(), dr.data(), h.reg,
-                  gP.data(), GY.data(), gQ.data(), GX.data(), gb.data(), GXU.data(), userSquares.data(), itemSquares.data()};
+                  bHistPtr, history ? histUser.data() + histAt : nullptr, history ? histShare.data() + histAt : nullptr,
+                  history ? itemHistPtr.data() + plan.itemOff[b] + b : nullptr, history ? itemHistRefs.data() + plan.itemHistOff[b] : nullptr,
+                  history ? GH.data() : nullptr, gP.data(), GY.data(), gQ.data(), GX.data(), gb.data(), GXU.data(), userSquares.data(), itemSquares.data()};
     userReduceKernel<<<nu, kThreads, 0, st>>>(ra);
     checkLaunch("userReduceKernel", st);
     itemReduceKernel<<<ni, kThreads, 0, st>>>(ra);
@@ -621,12 +705,22 @@ double runFusion(const FusionLayout& L, float* params, float* m, float* v, int64
 }
 
 // Fused vectors: a block per row.
-__global__ void userVectorsKernel(Dims d, const float* params, const int32_t* users, const float* Y, float* out) {
+// hPtr/hItems/hShare: the requested users' history entries (row r's at hPtr[r]..hPtr[r+1]), or null.
+__global__ void userVectorsKernel(Dims d, const float* params, const int32_t* users, const float* Y, const int32_t* hPtr,
+                                  const int32_t* hItems, const float* hShare, float* out) {
   const int64_t r = blockIdx.x;
   const float wc = params[d.wc], ws = params[d.ws];
   const float* Pu = params + d.P + static_cast<int64_t>(users[r]) * d.dc;
-  for (int64_t t = threadIdx.x; t < d.F; t += blockDim.x)
-    out[r * d.F + t] = t < d.dc ? wc * (Pu[t] + (d.E ? Y[r * d.R + t] : 0.0f)) : ws * Y[r * d.R + d.E + t - d.dc];
+  for (int64_t t = threadIdx.x; t < d.F; t += blockDim.x) {
+    if (t >= d.dc) {
+      out[r * d.F + t] = ws * Y[r * d.R + d.E + t - d.dc];
+      continue;
+    }
+    float h = 0;
+    if (hPtr)
+      for (int32_t e = hPtr[r]; e < hPtr[r + 1]; ++e) h += hShare[e] * params[d.Q + static_cast<int64_t>(hItems[e]) * d.dc + t];
+    out[r * d.F + t] = wc * (Pu[t] + h + (d.E ? Y[r * d.R + t] : 0.0f));
+  }
 }
 
 __global__ void itemVectorsKernel(Dims d, const float* params, const float* X, float* out, float* bias) {
@@ -654,14 +748,31 @@ double fusionEpochCuda(const FusionLayout& L, float* params, float* m, float* v,
 }
 
 void fusionVectorsCuda(const FusionLayout& L, const float* params, const float* itemSem, const int32_t* users,
-                       const float* userSem, int64_t count, float* userOut, float* itemOut, float* itemBias,
-                       const ExecConfig&) {
+                       const float* userSem, int64_t count, const FusionInputs& history, float* userOut, float* itemOut,
+                       float* itemBias, const ExecConfig&) {
   using namespace cuda;
   requireGpu("fusionVectors");
   for (int64_t r = 0; r < count; ++r)
     if (users[r] < 0 || users[r] >= L.numUsers)
       fail(ErrorCode::OutOfRange, "fusionVectors: users[" + std::to_string(r) + "] = " + std::to_string(users[r]) +
                                       " is outside [0, " + std::to_string(L.numUsers) + ")");
+  validateHistory(L, history, "fusionVectors");
+  // The requested users' history rows with their shares (w / sum w, as the CPU computes them).
+  std::vector<int32_t> hPtr{0}, hItems;
+  std::vector<float> hShare;
+  if (history.hasHistory()) {
+    for (int64_t r = 0; r < count; ++r) {
+      const int32_t u = users[r];
+      double total = 0;
+      for (int32_t e = history.historyIndptr[u]; e < history.historyIndptr[u + 1]; ++e) total += history.historyWeight[e];
+      for (int32_t e = history.historyIndptr[u]; e < history.historyIndptr[u + 1]; ++e) {
+        if (!(total > 0)) continue;
+        hItems.push_back(history.historyItems[e]);
+        hShare.push_back(static_cast<float>(history.historyWeight[e] / total));
+      }
+      hPtr.push_back(static_cast<int32_t>(hItems.size()));
+    }
+  }
   const Dims d = dimsOf(L, 0);
   Stream stream;
   const cudaStream_t st = stream.get();
@@ -678,7 +789,10 @@ void fusionVectorsCuda(const FusionLayout& L, const float* params, const float* 
         gemmNT(sem.data() + r0 * d.ds, rows, dParams.data() + d.Wu, d.R, d.ds, nullptr, Y.data() + r0 * d.R, st);
       }
     }
-    userVectorsKernel<<<count, kThreads, 0, st>>>(d, dParams.data(), dUsers.data(), Y.data(), out.data());
+    HostCopy<int32_t> dhPtr(history.hasHistory() ? hPtr : std::vector<int32_t>{}, st), dhItems(hItems, st);
+    HostCopy<float> dhShare(hShare, st);
+    userVectorsKernel<<<count, kThreads, 0, st>>>(d, dParams.data(), dUsers.data(), Y.data(), history.hasHistory() ? dhPtr.data() : nullptr,
+                                                  dhItems.data(), dhShare.data(), out.data());
     checkLaunch("userVectorsKernel", st);
     out.download(userOut, count * d.F);
     stream.sync();

@@ -121,11 +121,11 @@ void llmrecBench(bool quick, int runs, const ExecConfig& config, bool gpu, fixtu
   std::vector<float> uo(users * L.width), io(items * L.width), bo(items);
   const double vflops = 2.0 * (users + items) * L.projRows * L.semDim;
   emit("fusionVectors", "cpu", users, items, L.width, 0, timeIt(runs, [&] {
-         fusionVectors(L, params.data(), itemSem.data(), all.data(), userSem.data(), users, uo.data(), io.data(), bo.data(), config);
+         fusionVectors(L, params.data(), itemSem.data(), all.data(), userSem.data(), users, {}, uo.data(), io.data(), bo.data(), config);
        }), 0, vflops);
   if (gpu)
     emit("fusionVectors", "cuda", users, items, L.width, 0, timeIt(runs, [&] {
-           fusionVectorsCuda(L, params.data(), itemSem.data(), all.data(), userSem.data(), users, uo.data(), io.data(), bo.data(), config);
+           fusionVectorsCuda(L, params.data(), itemSem.data(), all.data(), userSem.data(), users, {}, uo.data(), io.data(), bo.data(), config);
          }), 0, vflops);
 
   const int64_t rows = quick ? 2000 : 10000, inDim = 512;

@@ -44,12 +44,22 @@ FusionLayout parseLayout(const Napi::CallbackInfo& info, const Args& args) {
   return FusionLayout::make(users, items, collab, sem, late, m);
 }
 
+// The users' histories for the history term: history { indptr, indices } over numUsers, historyWeight.
+void parseHistory(const Args& args, const FusionLayout& L, FusionInputs& in) {
+  if (!args.has("history")) return;
+  const CsrView h = args.csr("history", L.numUsers, true);
+  in.historyIndptr = h.indptr;
+  in.historyItems = h.indices;
+  in.historyWeight = float32Of(args, "historyWeight", h.nnz, "history.indices.length");
+}
+
 FusionInputs parseInputs(const Args& args, const FusionLayout& L, bool needUsers) {
   FusionInputs in;
+  parseHistory(args, L, in);
+  if (args.has("userWeight")) in.userWeight = float32Of(args, "userWeight", L.numUsers, "numUsers");
   if (L.semDim == 0) return in;
   in.itemSem = float32Of(args, "itemSem", L.numItems * L.semDim, "numItems x semDim");
   if (needUsers) in.userSem = float32Of(args, "userSem", L.numUsers * L.semDim, "numUsers x semDim");
-  if (args.has("userWeight")) in.userWeight = float32Of(args, "userWeight", L.numUsers, "numUsers");
   return in;
 }
 
@@ -234,6 +244,7 @@ struct FusionVectorsJob {
   const float* userSem = nullptr;
   int64_t count = 0;
   bool wantItems = true;
+  FusionInputs history;
   Device requested = Device::Auto, used = Device::Cpu;
   ExecConfig config;
   float *userOut = nullptr, *itemOut = nullptr, *bias = nullptr;
@@ -251,6 +262,7 @@ struct FusionVectorsJob {
       if (!items.IsBoolean()) fail(ErrorCode::InvalidArgType, args.name("items") + " must be a boolean");
       wantItems = items.As<Napi::Boolean>().Value();
     }
+    parseHistory(args, layout, history);
     if (layout.semDim > 0) {
       userSem = float32Of(args, "userSem", count * layout.semDim, "users.length x semDim");
       if (wantItems) itemSem = float32Of(args, "itemSem", layout.numItems * layout.semDim, "numItems x semDim");
@@ -271,9 +283,9 @@ struct FusionVectorsJob {
                         static_cast<double>(layout.projRows * layout.semDim + layout.width);
     used = resolveDevice(requested, work, kName);
     if (used == Device::Cuda)
-      fusionVectorsCuda(layout, params, itemSem, users, userSem, count, userOut, itemOut, bias, config);
+      fusionVectorsCuda(layout, params, itemSem, users, userSem, count, history, userOut, itemOut, bias, config);
     else
-      fusionVectors(layout, params, itemSem, users, userSem, count, userOut, itemOut, bias, config);
+      fusionVectors(layout, params, itemSem, users, userSem, count, history, userOut, itemOut, bias, config);
   }
   Napi::Value result(Napi::Env env) {
     Napi::Object o = Napi::Object::New(env);

@@ -47,7 +47,7 @@ double fusionEpochCuda(const FusionLayout&, float*, float*, float*, int64_t*, co
                        const FusionHyper&, uint64_t, const ExecConfig&) {
   noCuda("fusionEpoch");
 }
-void fusionVectorsCuda(const FusionLayout&, const float*, const float*, const int32_t*, const float*, int64_t, float*,
+void fusionVectorsCuda(const FusionLayout&, const float*, const float*, const int32_t*, const float*, int64_t, const FusionInputs&, float*,
                        float*, float*, const ExecConfig&) {
   noCuda("fusionVectors");
 }

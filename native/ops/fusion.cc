@@ -86,6 +86,15 @@ void exclusionCoefficients(float Z, float w, float* c1, float* c2) {
   *c2 = -w / rest;
 }
 
+void validateHistory(const FusionLayout& L, const FusionInputs& in, const std::string& op) {
+  if (!in.hasHistory()) return;
+  const CsrView h{in.historyIndptr, in.historyItems, L.numUsers, in.historyIndptr[L.numUsers], true};
+  validateCsr(h, L.numItems, op + ": history");
+  for (int64_t e = 0; e < h.nnz; ++e)
+    if (!(in.historyWeight[e] >= 0.0f) || !std::isfinite(in.historyWeight[e]))
+      fail(ErrorCode::OutOfRange, op + ": historyWeight[" + std::to_string(e) + "] must be a finite number >= 0");
+}
+
 void validateFusion(const FusionLayout& L, const FusionInputs& in, const RankSamples& s, const std::string& op) {
   if (L.semDim > 0) {
     validateFinite(in.itemSem, L.numItems, L.semDim, op + ": itemSem");
@@ -97,6 +106,7 @@ void validateFusion(const FusionLayout& L, const FusionInputs& in, const RankSam
                                           " must be a finite number >= 0");
     }
   }
+  validateHistory(L, in, op);
   for (int64_t p = 0; p < s.size; ++p) {
     if (s.users[p] < 0 || s.users[p] >= L.numUsers)
       fail(ErrorCode::OutOfRange, op + ": users[" + std::to_string(p) + "] = " + std::to_string(s.users[p]) +
@@ -147,7 +157,7 @@ void BatchPlanner::plan(const FusionLayout& L, const FusionInputs& in, const Ran
     }
     return itemSlot_[item];
   };
-  const bool exclusion = L.projRows > 0 && s.pairWeight && in.userWeight;
+  const bool exclusion = (L.projRows > 0 || in.hasHistory()) && s.pairWeight && in.userWeight;
   for (int64_t q = 0; q < n; ++q) {
     const int64_t p = begin + q;
     const int32_t u = s.users[p];
@@ -172,6 +182,21 @@ void BatchPlanner::plan(const FusionLayout& L, const FusionInputs& in, const Ran
         out.posItems.push_back(i);
       }
       out.posSlot[q] = posSlot_[i];
+    }
+  }
+  // History items of each distinct user become item slots too (their Q rows get gradients).
+  out.userHistPtr.assign(1, 0);
+  out.histSlot.clear();
+  out.histShare.clear();
+  if (in.hasHistory()) {
+    for (const int32_t u : out.users) {
+      double total = 0;
+      for (int32_t e = in.historyIndptr[u]; e < in.historyIndptr[u + 1]; ++e) total += in.historyWeight[e];
+      for (int32_t e = in.historyIndptr[u]; e < in.historyIndptr[u + 1]; ++e) {
+        out.histSlot.push_back(itemSlotOf(in.historyItems[e]));
+        out.histShare.push_back(total > 0 ? static_cast<float>(in.historyWeight[e] / total) : 0.0f);
+      }
+      out.userHistPtr.push_back(static_cast<int32_t>(out.histSlot.size()));
     }
   }
 }
@@ -225,6 +250,7 @@ struct BatchGrad {
   std::vector<float> Su, Si, Sp;          // their gathered semantic rows (rows x ds)
   std::vector<float> gt, xt;              // transposes for the projection gradients
   std::vector<float> gP, gQ, gb, GY, GX, GXU;
+  std::vector<float> H, GH, hhat;          // history terms per user slot, their gradients, one positive's h^(-i)
   std::vector<float> dWu, dWi;
   double gwc = 0, gws = 0;
   std::vector<float> yhat, zu, mask, zk, r, dr, dzd, dyhat;
@@ -247,6 +273,15 @@ double batchGradient(const FusionLayout& L, const float* params, const FusionInp
     project(Wi, R, ds, in.itemSem, plan.items, w.Si, w.X);
     project(Wu, R, ds, in.itemSem, plan.posItems, w.Sp, w.XU);
   }
+  const bool history = in.hasHistory();
+  if (history) {
+    w.H.assign(nu * dc, 0.0f);
+    w.GH.assign(nu * dc, 0.0f);
+    for (int64_t a = 0; a < nu; ++a)
+      for (int32_t e = plan.userHistPtr[a]; e < plan.userHistPtr[a + 1]; ++e)
+        axpy(plan.histShare[e], params + L.Q + static_cast<int64_t>(plan.items[plan.histSlot[e]]) * dc, w.H.data() + a * dc, dc);
+  }
+  w.hhat.assign(dc, 0.0f);
   w.gP.assign(nu * dc, 0.0f);
   w.gQ.assign(ni * dc, 0.0f);
   w.gb.assign(ni, 0.0f);
@@ -275,7 +310,12 @@ double batchGradient(const FusionLayout& L, const float* params, const FusionInp
     const int32_t ps = plan.posSlot[q];
     for (int64_t o = 0; o < R; ++o)
       w.yhat[o] = c1 * w.Y[us * R + o] + (ps >= 0 ? c2 * w.XU[ps * R + o] : 0.0f);
-    for (int64_t t = 0; t < dc; ++t) w.zu[t] = wc * (Pu[t] + (E ? w.yhat[t] : 0.0f));
+    if (history) {
+      const float* Hu = w.H.data() + us * dc;
+      const float* Qi = params + L.Q + static_cast<int64_t>(s.pos[p]) * dc;
+      for (int64_t t = 0; t < dc; ++t) w.hhat[t] = c1 * Hu[t] + (c2 != 0.0f ? c2 * Qi[t] : 0.0f);
+    }
+    for (int64_t t = 0; t < dc; ++t) w.zu[t] = wc * (Pu[t] + w.hhat[t] + (E ? w.yhat[t] : 0.0f));
     for (int64_t l = 0; l < Lr; ++l) w.zu[dc + l] = ws * w.yhat[E + l];
     if (masks)
       std::copy(masks + q * F, masks + (q + 1) * F, w.mask.begin());
@@ -342,7 +382,16 @@ double batchGradient(const FusionLayout& L, const float* params, const FusionInp
     float* gp = w.gP.data() + us * dc;
     for (int64_t t = 0; t < dc; ++t) {
       gp[t] += wc * w.dzd[t];
-      w.gwc += static_cast<double>(w.dzd[t]) * (Pu[t] + (E ? w.yhat[t] : 0.0f));
+      w.gwc += static_cast<double>(w.dzd[t]) * (Pu[t] + w.hhat[t] + (E ? w.yhat[t] : 0.0f));
+    }
+    if (history) {
+      // d h^(-i) = wc dzd: into the user's history term (c1) and, excluded, the positive's own row (c2).
+      float* gh = w.GH.data() + us * dc;
+      for (int64_t t = 0; t < dc; ++t) gh[t] += c1 * (wc * w.dzd[t]);
+      if (c2 != 0.0f) {
+        float* gq = w.gQ.data() + static_cast<int64_t>(plan.itemSlot[q * width]) * dc;
+        for (int64_t t = 0; t < dc; ++t) gq[t] += c2 * (wc * w.dzd[t]);
+      }
     }
     if (R) {
       for (int64_t t = 0; t < E; ++t) w.dyhat[t] = wc * w.dzd[t];
@@ -355,6 +404,12 @@ double batchGradient(const FusionLayout& L, const float* params, const FusionInp
     }
   }
   loss *= scale;
+  // The history terms pass their gradients to the history items' rows: d Q_j += a_j d h_u.
+  if (history) {
+    for (int64_t a = 0; a < nu; ++a)
+      for (int32_t e = plan.userHistPtr[a]; e < plan.userHistPtr[a + 1]; ++e)
+        axpy(plan.histShare[e], w.GH.data() + a * dc, w.gQ.data() + static_cast<int64_t>(plan.histSlot[e]) * dc, dc);
+  }
   // Dense projection gradients.
   w.dWu.assign(R * ds, 0.0f);
   w.dWi.assign(R * ds, 0.0f);
@@ -531,8 +586,8 @@ double fusionEpoch(const FusionLayout& L, float* params, float* m, float* v, int
 }
 
 void fusionVectors(const FusionLayout& L, const float* params, const float* itemSem, const int32_t* users,
-                   const float* userSem, int64_t count, float* userOut, float* itemOut, float* itemBias,
-                   const ExecConfig& config) {
+                   const float* userSem, int64_t count, const FusionInputs& history, float* userOut, float* itemOut,
+                   float* itemBias, const ExecConfig& config) {
   const int64_t dc = L.collabDim, ds = L.semDim, E = L.earlyRows, Lr = L.lateRows, R = L.projRows, F = L.width;
   const float wc = params[L.wc], ws = params[L.ws];
   for (int64_t r = 0; r < count; ++r)
@@ -543,15 +598,26 @@ void fusionVectors(const FusionLayout& L, const float* params, const float* item
     validateFinite(itemSem, itemOut ? L.numItems : 0, ds, "fusionVectors: itemSem");
     validateFinite(userSem, count, ds, "fusionVectors: userSem");
   }
+  validateHistory(L, history, "fusionVectors");
   constexpr int64_t kRows = 256;
   parallelFor(count, kRows, config.numThreads, [&](int64_t r0, int64_t r1, int) {
-    std::vector<float> y((r1 - r0) * R);
+    std::vector<float> y((r1 - r0) * R), hu(dc);
     if (R) scoreMatrixCpu({userSem + r0 * ds, r1 - r0, params + L.Wu, R, ds, nullptr}, y.data(), ExecConfig{1});
     for (int64_t r = r0; r < r1; ++r) {
       const float* Pu = params + L.P + static_cast<int64_t>(users[r]) * dc;
       const float* yr = y.data() + (r - r0) * R;
       float* z = userOut + r * F;
-      for (int64_t t = 0; t < dc; ++t) z[t] = wc * (Pu[t] + (E ? yr[t] : 0.0f));
+      std::fill(hu.begin(), hu.end(), 0.0f);
+      if (history.hasHistory()) {
+        const int32_t u = users[r];
+        double total = 0;
+        for (int32_t e = history.historyIndptr[u]; e < history.historyIndptr[u + 1]; ++e) total += history.historyWeight[e];
+        for (int32_t e = history.historyIndptr[u]; e < history.historyIndptr[u + 1]; ++e)
+          if (total > 0)
+            axpy(static_cast<float>(history.historyWeight[e] / total), params + L.Q + static_cast<int64_t>(history.historyItems[e]) * dc,
+                 hu.data(), dc);
+      }
+      for (int64_t t = 0; t < dc; ++t) z[t] = wc * (Pu[t] + hu[t] + (E ? yr[t] : 0.0f));
       for (int64_t l = 0; l < Lr; ++l) z[dc + l] = ws * yr[E + l];
     }
   });

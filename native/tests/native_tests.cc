@@ -219,10 +219,16 @@ void expectAllClose(const std::vector<float>& cpu, const std::vector<float>& gpu
 
 struct FusionProblem {
   train::FusionLayout layout;
-  std::vector<float> params, itemSem, userSem, userWeight, pairWeight;
-  std::vector<int32_t> users, pos, neg;
+  std::vector<float> params, itemSem, userSem, userWeight, pairWeight, historyWeight;
+  std::vector<int32_t> users, pos, neg, historyIndptr{0}, historyItems;
   int64_t negatives = 0;
-  train::FusionInputs inputs() const { return {itemSem.data(), userSem.data(), userWeight.data()}; }
+  train::FusionInputs inputs() const {
+    train::FusionInputs in{itemSem.data(), userSem.data(), userWeight.data()};
+    in.historyIndptr = historyIndptr.data();
+    in.historyItems = historyItems.data();
+    in.historyWeight = historyWeight.data();
+    return in;
+  }
   train::RankSamples samples() const {
     return {users.data(), pos.data(), pairWeight.data(), neg.data(), static_cast<int64_t>(users.size()), negatives};
   }
@@ -240,14 +246,26 @@ FusionProblem fusionProblem(Random& rng, train::FusionMode mode, int64_t numUser
   p.userSem.resize(numUsers * 12);
   for (float& v : p.itemSem) v = rng.uniform();
   for (float& v : p.userSem) v = rng.uniform();
-  p.userWeight.resize(numUsers);
-  for (float& v : p.userWeight) v = 1.0f + 2.0f * (rng.uniform() + 1.0f);
+  // Histories of up to 6 distinct items; Z_u is the sum of their weights (the history term's normaliser).
+  p.userWeight.assign(numUsers, 0.0f);
+  for (int64_t u = 0; u < numUsers; ++u) {
+    std::vector<int32_t> row;
+    for (int64_t k = rng.integer(0, 6); k > 0; --k) row.push_back(static_cast<int32_t>(rng.integer(0, numItems - 1)));
+    std::sort(row.begin(), row.end());
+    row.erase(std::unique(row.begin(), row.end()), row.end());
+    for (int32_t i : row) {
+      p.historyItems.push_back(i);
+      p.historyWeight.push_back(0.5f + 0.5f * (rng.uniform() + 1.0f));
+      p.userWeight[u] += p.historyWeight.back();
+    }
+    p.historyIndptr.push_back(static_cast<int32_t>(p.historyItems.size()));
+  }
   p.negatives = negatives;
   for (int64_t q = 0; q < samples; ++q) {
     const int32_t u = static_cast<int32_t>(rng.integer(0, numUsers - 1));
     p.users.push_back(u);
     p.pos.push_back(static_cast<int32_t>(rng.integer(0, numItems - 1)));
-    p.pairWeight.push_back(p.userWeight[u] * 0.45f * (rng.uniform() + 1.0f));
+    p.pairWeight.push_back(p.userWeight[u] * 0.45f * (rng.uniform() + 1.0f));  // may exceed Z_u: then no exclusion
     for (int64_t n = 0; n < negatives; ++n) p.neg.push_back(static_cast<int32_t>(rng.integer(0, numItems - 1)));
   }
   return p;
@@ -300,8 +318,9 @@ void llmrecCases() {
         std::copy(p.userSem.begin() + users[r] * 12, p.userSem.begin() + (users[r] + 1) * 12, userSem.begin() + r * 12);
       const int64_t F = p.layout.width, n = static_cast<int64_t>(users.size());
       std::vector<float> uc(n * F), ug(n * F), ic(2000 * F), ig(2000 * F), bc(2000), bg(2000);
-      train::fusionVectors(p.layout, p.params.data(), p.itemSem.data(), users.data(), userSem.data(), n, uc.data(), ic.data(), bc.data(), kConfig);
-      train::fusionVectorsCuda(p.layout, p.params.data(), p.itemSem.data(), users.data(), userSem.data(), n, ug.data(), ig.data(), bg.data(), kConfig);
+      const train::FusionInputs history = p.inputs();
+      train::fusionVectors(p.layout, p.params.data(), p.itemSem.data(), users.data(), userSem.data(), n, history, uc.data(), ic.data(), bc.data(), kConfig);
+      train::fusionVectorsCuda(p.layout, p.params.data(), p.itemSem.data(), users.data(), userSem.data(), n, history, ug.data(), ig.data(), bg.data(), kConfig);
       expectAllClose(uc, ug, 1e-5f, vname + ": users");
       expectAllClose(ic, ig, 1e-5f, vname + ": items");
       check(bc == bg, vname + ": item biases differ");

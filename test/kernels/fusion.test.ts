@@ -25,6 +25,7 @@ import {
   type RankSamples,
 } from '../../ts/kernels/fusion';
 import { deviceInfo } from '../../ts';
+import type { Csr } from '../../ts/kernels/types';
 import { csrFromPairs } from '../../ts/util/csr';
 import { assertAllClose, assertCode, gaussianArray } from '../helpers/assert';
 import { freshSeed, Random } from '../helpers/random';
@@ -48,10 +49,12 @@ interface Problem {
   itemSem?: Float32Array;
   userSem?: Float32Array;
   userWeight?: Float32Array;
+  history?: Csr;
+  historyWeight?: Float32Array;
   samples: RankSamples;
 }
 
-function problem(rng: Random, mode: FusionMode, semDim: number, opts: { batch?: number; negatives?: number; exclusion?: boolean } = {}): Problem {
+function problem(rng: Random, mode: FusionMode, semDim: number, opts: { batch?: number; negatives?: number; exclusion?: boolean; history?: boolean } = {}): Problem {
   const shape: FusionShape = { numUsers: 7, numItems: 11, collabDim: 4, semDim, lateDim: 3, mode };
   const L = fusionLayout(shape);
   const params = gaussianArray(rng, L.total, 0.5);
@@ -66,11 +69,21 @@ function problem(rng: Random, mode: FusionMode, semDim: number, opts: { batch?: 
     negatives: N,
   };
   const p: Problem = { shape, L, params, samples };
-  if (semDim > 0) {
-    p.itemSem = unitRows(rng, shape.numItems, semDim);
-    p.userSem = unitRows(rng, shape.numUsers, semDim);
+  if (opts.history) {
+    // Each user's history: a few distinct items with positive weights; Z_u is their sum.
+    const rows = Array.from({ length: shape.numUsers }, () => [...new Set(Array.from({ length: rng.int(0, 5) }, () => rng.int(0, shape.numItems - 1)))]);
+    p.history = { indptr: Int32Array.from([0, ...rows.map((r, u) => rows.slice(0, u + 1).reduce((t, x) => t + x.length, 0))]), indices: Int32Array.from(rows.flat()) };
+    p.historyWeight = Float32Array.from(p.history.indices, () => 0.2 + rng.float());
+  }
+  if (semDim > 0 || opts.history) {
+    if (semDim > 0) {
+      p.itemSem = unitRows(rng, shape.numItems, semDim);
+      p.userSem = unitRows(rng, shape.numUsers, semDim);
+    }
     if (opts.exclusion !== false) {
-      p.userWeight = Float32Array.from({ length: shape.numUsers }, () => 1 + rng.float() * 3);
+      p.userWeight = p.history
+        ? Float32Array.from({ length: shape.numUsers }, (_, u) => p.historyWeight!.subarray(p.history!.indptr[u], p.history!.indptr[u + 1]).reduce((t, w) => t + w, 0))
+        : Float32Array.from({ length: shape.numUsers }, () => 1 + rng.float() * 3);
       // Pair weights below the user's total, and one equal to it (a user whose history is only this item).
       samples.pairWeight = Float32Array.from(samples.users, (u) => p.userWeight![u] * rng.float() * 0.9);
       samples.pairWeight[0] = p.userWeight[samples.users[0]];
@@ -92,25 +105,29 @@ describe('LLM-Rec fused ranker kernels', () => {
 
   for (const mode of ['early', 'late', 'hybrid'] as FusionMode[]) {
     for (const loss of ['hinge', 'bpr', 'softmax'] as RankLossName[]) {
-      it(`fusionGradient equals the reference in mode ${mode} with the ${loss} loss, dropout and target exclusion included`, async () => {
-        const p = problem(rng, mode, 5);
-        const h = lossOptions(loss, 0.2);
-        const masks = masksFor(rng, p.samples.users.length, p.L.width, 0.2);
-        const native = await fusionGradient({ ...p.shape, params: p.params, itemSem: p.itemSem, userSem: p.userSem, userWeight: p.userWeight, samples: p.samples, masks, ...h, numThreads: 2 });
-        const ref = fusionGradientReference(p.L, p.params, p, p.samples, h, masks);
-        assertAllClose([native.loss], [ref.loss], `loss ${ctx}`, TOLERANCE);
-        assertAllClose(native.grad, ref.grad, `grad ${ctx}`, TOLERANCE);
-      });
+      for (const history of [false, true]) {
+        it(`fusionGradient equals the reference in mode ${mode} with the ${loss} loss, dropout and target exclusion${history ? ', with the history term' : ''}`, async () => {
+          const p = problem(rng, mode, 5, { history });
+          const h = lossOptions(loss, 0.2);
+          const masks = masksFor(rng, p.samples.users.length, p.L.width, 0.2);
+          const native = await fusionGradient({ ...p.shape, params: p.params, itemSem: p.itemSem, userSem: p.userSem, userWeight: p.userWeight, history: p.history, historyWeight: p.historyWeight, samples: p.samples, masks, ...h, numThreads: 2 });
+          const ref = fusionGradientReference(p.L, p.params, p, p.samples, h, masks);
+          assertAllClose([native.loss], [ref.loss], `loss ${ctx}`, TOLERANCE);
+          assertAllClose(native.grad, ref.grad, `grad ${ctx}`, TOLERANCE);
+        });
+      }
     }
   }
 
-  it('fusionGradient without semantic vectors (semDim 0) is matrix factorisation with a learned weight', async () => {
-    const p = problem(rng, 'hybrid', 0);
-    const h = lossOptions('hinge');
-    const native = await fusionGradient({ ...p.shape, params: p.params, samples: p.samples, ...h });
-    const ref = fusionGradientReference(p.L, p.params, p, p.samples, h);
-    assert.equal(p.L.projRows, 0);
-    assertAllClose(native.grad, ref.grad, `grad ${ctx}`, TOLERANCE);
+  it('fusionGradient without semantic vectors (semDim 0) is matrix factorisation with a learned weight, history term or not', async () => {
+    for (const history of [false, true]) {
+      const p = problem(rng, 'hybrid', 0, { history });
+      const h = lossOptions('hinge');
+      const native = await fusionGradient({ ...p.shape, params: p.params, userWeight: p.userWeight, history: p.history, historyWeight: p.historyWeight, samples: p.samples, ...h });
+      const ref = fusionGradientReference(p.L, p.params, p, p.samples, h);
+      assert.equal(p.L.projRows, 0);
+      assertAllClose(native.grad, ref.grad, `grad ${ctx}`, TOLERANCE);
+    }
   });
 
   for (const mode of ['early', 'late', 'hybrid'] as FusionMode[]) {
@@ -119,13 +136,15 @@ describe('LLM-Rec fused ranker kernels', () => {
       // The hinge is not differentiable where a margin is met exactly; random inputs keep every margin
       // far (>> h) from it, so the difference quotient sees one linear piece.
       for (const loss of ['bpr', 'hinge'] as RankLossName[]) {
-        const p = problem(rng, mode, 4);
+        const p = problem(rng, mode, 4, { history: loss === 'bpr' });
         const h = lossOptions(loss);
         const masks = masksFor(rng, p.samples.users.length, p.L.width, 0.3);
         const params = Float64Array.from(p.params);
         const { grad } = fusionGradientReference(p.L, params, p, p.samples, h, masks);
         const step = 1e-6;
+        // Q rows of history items carry the history term's gradient: probe every item's first coordinate.
         const probes = [p.L.P + 1, p.L.Q + 5, p.L.bias + 2, p.L.Wu, p.L.Wu + 7, p.L.Wi + 3, p.L.wc];
+        for (let i = 0; i < p.shape.numItems; i++) probes.push(p.L.Q + i * p.shape.collabDim);
         if (p.L.lateRows) probes.push(p.L.ws);
         for (const k of probes) {
           const at = (delta: number) => {
@@ -141,10 +160,10 @@ describe('LLM-Rec fused ranker kernels', () => {
   }
 
   it('fusionEpoch (one thread, no dropout) is mini-batch AdamW: dense on the projections and weights, lazy on the batch rows', async () => {
-    const p = problem(rng, 'hybrid', 5, { batch: 23, negatives: 2 });
+    const p = problem(rng, 'hybrid', 5, { batch: 23, negatives: 2, history: true });
     const h = { ...lossOptions('hinge'), lr: 0.01, weightDecay: 0.5, batchSize: 8 };
     const native = { params: p.params.slice(), adamM: new Float32Array(p.L.total), adamV: new Float32Array(p.L.total) };
-    const out = await fusionEpoch({ ...p.shape, ...native, step: 0, itemSem: p.itemSem, userSem: p.userSem, userWeight: p.userWeight, samples: p.samples, ...h, seed: 1, numThreads: 1 });
+    const out = await fusionEpoch({ ...p.shape, ...native, step: 0, itemSem: p.itemSem, userSem: p.userSem, userWeight: p.userWeight, history: p.history, historyWeight: p.historyWeight, samples: p.samples, ...h, seed: 1, numThreads: 1 });
     // The same epoch in TypeScript.
     const theta = Float64Array.from(p.params);
     const m = new Float64Array(p.L.total);
@@ -166,7 +185,9 @@ describe('LLM-Rec fused ranker kernels', () => {
       step++;
       const touched = new Set<number>();
       for (const u of batch.users) for (let t = 0; t < p.L.collabDim; t++) touched.add(p.L.P + u * p.L.collabDim + t);
-      for (const i of [...batch.pos, ...batch.neg]) {
+      const rows = [...batch.pos, ...batch.neg];
+      for (const u of batch.users) for (let e = p.history!.indptr[u]; e < p.history!.indptr[u + 1]; e++) rows.push(p.history!.indices[e]);
+      for (const i of rows) {
         for (let t = 0; t < p.L.collabDim; t++) touched.add(p.L.Q + i * p.L.collabDim + t);
         touched.add(p.L.bias + i);
       }
@@ -201,11 +222,11 @@ describe('LLM-Rec fused ranker kernels', () => {
 
   it('fusionVectors equals the reference: users from their preference vectors, items with their bias', async () => {
     for (const mode of ['early', 'late', 'hybrid'] as FusionMode[]) {
-      const p = problem(rng, mode, 6);
+      const p = problem(rng, mode, 6, { history: true });
       const users = Int32Array.from([3, 0, 3, 6]);
       const userSem = unitRows(rng, users.length, 6);
-      const native = await fusionVectors({ ...p.shape, params: p.params, itemSem: p.itemSem, users, userSem, numThreads: 2 });
-      const ref = fusionVectorsReference(p.L, p.params, p.itemSem, users, userSem);
+      const native = await fusionVectors({ ...p.shape, params: p.params, itemSem: p.itemSem, users, userSem, history: p.history, historyWeight: p.historyWeight, numThreads: 2 });
+      const ref = fusionVectorsReference(p.L, p.params, p.itemSem, users, userSem, { history: p.history!, historyWeight: p.historyWeight! });
       assert.equal(native.width, p.L.width);
       assertAllClose(native.users, ref.users, `users (${mode}) ${ctx}`, 1e-5);
       assertAllClose(native.items!, ref.items, `items (${mode}) ${ctx}`, 1e-5);

@@ -98,6 +98,16 @@ describe('llmrec', function () {
     assert.ok(seen.indptr[u + 1] > seen.indptr[u]);
   });
 
+  it('a refresh from the running sums reproduces the served vector of a user without new events (history term included)', async () => {
+    const u = 30;
+    const f = (model as unknown as { scoring: { users: Float32Array; dim: number } }).scoring;
+    const before = f.users.slice(u * f.dim, (u + 1) * f.dim);
+    model.refreshUser(u);
+    const after = f.users.slice(u * f.dim, (u + 1) * f.dim);
+    // The native fused vector (float32 sums) against the TypeScript refresh (double sums): 1e-5 relative.
+    for (let t = 0; t < f.dim; t++) assert.ok(Math.abs(after[t] - before[t]) <= 1e-5 * Math.max(1, Math.abs(before[t])), `dimension ${t}: ${after[t]} vs ${before[t]}`);
+  });
+
   it('recommend leaves out what updateUser folded in', async () => {
     const top = await model.recommend([7], 59);
     const first = top.indices[0];

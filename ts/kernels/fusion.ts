@@ -66,6 +66,12 @@ export interface FusionInputs {
   userSem?: Float32Array;
   /** numUsers total profile weights (target exclusion needs them with pair weights). */
   userWeight?: Float32Array;
+  /**
+   * The users' histories for the history term h_u = sum_j a_j Q_j (a_j: the weights normalised per user):
+   * item ids per user and their profile weights. userWeight[u] must be the sum of u's history weights.
+   */
+  history?: Csr;
+  historyWeight?: Float32Array;
 }
 
 export interface RankLossOptions {
@@ -132,6 +138,9 @@ export type FusionGradientArgs = FusionShape &
 export interface FusionVectorsArgs extends FusionShape, Common {
   params: Float32Array;
   itemSem?: Float32Array;
+  /** The users' histories (over all numUsers, by user id) for the history term, when the model has it. */
+  history?: Csr;
+  historyWeight?: Float32Array;
   users: Int32Array;
   /** users.length x semDim preference vectors of those users. */
   userSem?: Float32Array;
@@ -209,13 +218,29 @@ function matVec(params: ArrayLike<number>, offset: number, rows: number, cols: n
   return out;
 }
 
-/** Fused vectors of users (from their preference vectors) and items, as the header defines them. */
+/** h_u = sum_j (w_j / sum w) Q_j over u's history, and the normalised weights. */
+function historyTerm(L: FusionLayout, params: ArrayLike<number>, history: Csr | undefined, weight: ArrayLike<number> | undefined, u: number) {
+  const h = new Array<number>(L.collabDim).fill(0);
+  const items: { item: number; share: number }[] = [];
+  if (!history || !weight) return { h, items };
+  let total = 0;
+  for (let e = history.indptr[u]; e < history.indptr[u + 1]; e++) total += weight[e];
+  for (let e = history.indptr[u]; e < history.indptr[u + 1]; e++) {
+    const share = total > 0 ? weight[e] / total : 0;
+    items.push({ item: history.indices[e], share });
+    for (let t = 0; t < L.collabDim; t++) h[t] += share * params[L.Q + history.indices[e] * L.collabDim + t];
+  }
+  return { h, items };
+}
+
+/** Fused vectors of users (from their preference vectors and histories) and items, as the header defines them. */
 export function fusionVectorsReference(
   L: FusionLayout,
   params: ArrayLike<number>,
   itemSem: ArrayLike<number> | undefined,
   users: ArrayLike<number>,
   userSem: ArrayLike<number> | undefined,
+  history?: { history: Csr; historyWeight: ArrayLike<number> },
 ): { users: Float64Array; items: Float64Array; itemBias: Float64Array } {
   const { collabDim: dc, semDim: ds, earlyRows: E, lateRows: Lr, projRows: R, width: F } = L;
   const wc = params[L.wc];
@@ -223,7 +248,8 @@ export function fusionVectorsReference(
   const U = new Float64Array(users.length * F);
   for (let r = 0; r < users.length; r++) {
     const y = R ? matVec(params, L.Wu, R, ds, userSem!, r * ds) : [];
-    for (let t = 0; t < dc; t++) U[r * F + t] = wc * (params[L.P + users[r] * dc + t] + (E ? y[t] : 0));
+    const { h } = historyTerm(L, params, history?.history, history?.historyWeight, users[r]);
+    for (let t = 0; t < dc; t++) U[r * F + t] = wc * (params[L.P + users[r] * dc + t] + h[t] + (E ? y[t] : 0));
     for (let l = 0; l < Lr; l++) U[r * F + dc + l] = ws * y[E + l];
   }
   const I = new Float64Array(L.numItems * F);
@@ -265,12 +291,15 @@ export function fusionGradientReference(
     const u = samples.users[p];
     const i = samples.pos[p];
     // The profile without the positive (target exclusion), projected: y^(-i) = c1 Wu p_u + c2 Wu s_i.
-    const [c1, c2] = R && samples.pairWeight && inputs.userWeight ? exclusionCoefficients(inputs.userWeight[u], samples.pairWeight[p]) : [1, 0];
+    const [c1, c2] = (R || inputs.history) && samples.pairWeight && inputs.userWeight ? exclusionCoefficients(inputs.userWeight[u], samples.pairWeight[p]) : [1, 0];
     const profile = new Array<number>(ds).fill(0);
     for (let t = 0; t < ds; t++) profile[t] = c1 * inputs.userSem![u * ds + t] + c2 * inputs.itemSem![i * ds + t];
     const y = R ? matVec(params, L.Wu, R, ds, profile, 0) : [];
+    // The history term without the positive: h^(-i) = c1 h_u + c2 Q_i.
+    const hist = historyTerm(L, params, inputs.history, inputs.historyWeight, u);
+    const hhat = hist.h.map((v, t) => (inputs.history ? c1 * v + c2 * params[L.Q + i * dc + t] : 0));
     const zu = new Array<number>(F);
-    for (let t = 0; t < dc; t++) zu[t] = wc * (params[L.P + u * dc + t] + (E ? y[t] : 0));
+    for (let t = 0; t < dc; t++) zu[t] = wc * (params[L.P + u * dc + t] + hhat[t] + (E ? y[t] : 0));
     for (let l = 0; l < Lr; l++) zu[dc + l] = ws * y[E + l];
     const mask = Array.from({ length: F }, (_, t) => (masks ? masks[p * F + t] : 1));
     const zd = zu.map((v, t) => v * mask[t]);
@@ -319,7 +348,11 @@ export function fusionGradientReference(
     });
     for (let t = 0; t < dc; t++) {
       grad[L.P + u * dc + t] += wc * dzu[t];
-      grad[L.wc] += dzu[t] * (params[L.P + u * dc + t] + (E ? y[t] : 0));
+      grad[L.wc] += dzu[t] * (params[L.P + u * dc + t] + hhat[t] + (E ? y[t] : 0));
+      if (inputs.history) {
+        for (const { item, share } of hist.items) grad[L.Q + item * dc + t] += c1 * share * wc * dzu[t];
+        grad[L.Q + i * dc + t] += c2 * wc * dzu[t];
+      }
     }
     for (let l = 0; l < Lr; l++) grad[L.ws] += dzu[dc + l] * y[E + l];
     for (let o = 0; o < R; o++) {
@@ -332,6 +365,8 @@ export function fusionGradientReference(
     let reg = 0;
     const users = new Set(samples.users);
     const items = new Set([...samples.pos, ...samples.neg]);
+    // History items are rows of the batch too (their Q gets gradients).
+    if (inputs.history) for (const u of users) for (let e = inputs.history.indptr[u]; e < inputs.history.indptr[u + 1]; e++) items.add(inputs.history.indices[e]);
     for (const u of users) {
       for (let t = 0; t < dc; t++) {
         const v = params[L.P + u * dc + t];

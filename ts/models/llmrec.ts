@@ -84,6 +84,7 @@ export const llmRecParams = z
     epochs: positiveInt(100_000).default(200).describe('epochs (the most, with early stopping)'),
     initStd: nonNegative().default(0.1).describe('standard deviation of the initial embeddings and projections'),
     excludeTarget: z.boolean().default(true).describe("train with each positive left out of its user's preference vector"),
+    history: z.boolean().default(true).describe("add the profile-weighted mean of the history items' ID embeddings to the user vector (as SVD++ and FISM do)"),
     semantic: z.boolean().default(true).describe('use item text (false: the collaborative side only)'),
     encoder: z.string().min(1).default('use-lite').describe("sentence encoder: 'use-lite' (offline), a model directory or a hub id"),
     reviewVectors: z.boolean().default(true).describe("average each item's text vector with its training reviews' mean"),
@@ -220,8 +221,11 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
   private scoring: Factors | undefined;
   /** Wu s_i of every item (numItems x projRows), built on the first live update: an event then costs O(projRows). */
   private itemProjections: Float32Array | undefined;
-  /** Per live-updated user: Wu S_u, the projected profile sums, kept in step with the sums by fold(). */
-  private projectedSums = new Map<number, Float64Array>();
+  /**
+   * Per live-updated user, running sums kept in step with the profile by fold(): Wu S_u (the projected
+   * semantic sums, projRows) and sum_j w_j Q_j (the history term's sums, collabDim).
+   */
+  private liveSums = new Map<number, { projected: Float64Array; history: Float64Array }>();
   private normalizedItems: Float32Array | undefined;
   /** Served user vectors read from a saved model (they may lag the profiles, as the update policy allows). */
   private savedServedUsers: Float32Array | undefined;
@@ -309,7 +313,16 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
         numThreads: options.numThreads,
       });
     } else {
-      this.profiles = undefined;
+      // No semantic vectors: profiles of weights only (totals, clocks), for the history term's live updates.
+      this.profiles = new PreferenceProfiles(this.numUsers, 0, mode, decay);
+      const seen = ctx.seen;
+      for (let u = 0; u < this.numUsers; u++) {
+        for (let at = seen.indptr[u]; at < seen.indptr[u + 1]; at++) {
+          this.profiles.totals[u] += this.pairWeight[at];
+          if (mode === 'time' && Number.isFinite(this.pairTime[at]) && !(this.pairTime[at] <= this.profiles.clock[u])) this.profiles.clock[u] = this.pairTime[at];
+        }
+        this.profiles.counts[u] = seen.indptr[u + 1] - seen.indptr[u];
+      }
     }
     this.trainUserSem = undefined;
     this.trainUserWeight = undefined;
@@ -394,10 +407,11 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
       step: this.step,
       itemSem: semantic ? this.itemSem : undefined,
       userSem: semantic ? (this.trainUserSem ??= this.profiles!.vectors()) : undefined,
-      userWeight: semantic && p.excludeTarget ? (this.trainUserWeight ??= this.profiles!.totalsFloat32()) : undefined,
+      userWeight: (semantic || p.history) && p.excludeTarget ? (this.trainUserWeight ??= this.pairTotals()) : undefined,
+      ...this.historyInputs(),
       pairUsers: this.pairs.users,
       pairItems: this.pairs.items,
-      pairWeight: semantic && p.excludeTarget ? this.pairWeight : undefined,
+      pairWeight: (semantic || p.history) && p.excludeTarget ? this.pairWeight : undefined,
       positives: ctx.seen,
       candidates: this.candidates,
       negatives: p.negatives,
@@ -416,6 +430,23 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     return result.loss;
   }
 
+  /** Each user's total pair weight: Z_u as the history term normalises by it (the profile total, exactly). */
+  private pairTotals(): Float32Array {
+    const seen = this.seen!;
+    const out = new Float32Array(this.numUsers);
+    for (let u = 0; u < this.numUsers; u++) {
+      let s = 0;
+      for (let at = seen.indptr[u]; at < seen.indptr[u + 1]; at++) s += this.pairWeight[at];
+      out[u] = s;
+    }
+    return out;
+  }
+
+  /** The training histories for the history term (when it is on). */
+  private historyInputs(): { history?: Csr; historyWeight?: Float32Array } {
+    return this.params.history ? { history: this.seen!, historyWeight: this.pairWeight } : {};
+  }
+
   protected override fitExtras(): Pick<FitReport, 'stages' | 'notes'> {
     return { stages: this.stages, notes: [...this.notes, this.signalsDescription] };
   }
@@ -425,7 +456,14 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
   protected override async prepareScoring(): Promise<void> {
     const L = this.layout;
     const users = Int32Array.from({ length: this.numUsers }, (_, u) => u);
-    const v = await fusionVectors({ ...this.shape(), params: this.theta, itemSem: L.semDim ? this.itemSem : undefined, users, userSem: L.semDim ? this.profiles!.vectors() : undefined });
+    const v = await fusionVectors({
+      ...this.shape(),
+      params: this.theta,
+      itemSem: L.semDim ? this.itemSem : undefined,
+      users,
+      userSem: L.semDim ? this.profiles!.vectors() : undefined,
+      ...this.historyInputs(),
+    });
     // Items without training interactions: the mean bias of the others (a neutral prior, not the untrained 0).
     const itemBias = v.itemBias!;
     const warm = new Uint8Array(this.numItems);
@@ -440,7 +478,7 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     this.scoring = { users: servedUsers, items: v.items!, dim: v.width, itemBias };
     this.normalizedItems = undefined;
     this.itemProjections = undefined;
-    this.projectedSums.clear();
+    this.liveSums.clear();
     for (const u of this.policy?.users() ?? []) this.policy.clear(u);
   }
 
@@ -462,7 +500,7 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
    * The fused user vector from an ID embedding row (or none, for a user the model never saw) and a
    * preference vector (the same formula as fusionVectors, for one row, in TypeScript).
    */
-  private fuseUser(u: number | undefined, profile: Float32Array, out: Float32Array, offset = 0): void {
+  private fuseUser(u: number | undefined, profile: Float32Array, out: Float32Array, offset = 0, history?: ArrayLike<number>): void {
     const L = this.layout;
     const { collabDim: dc, semDim: ds, earlyRows: E, lateRows: Lr, projRows: R } = L;
     const th = this.theta;
@@ -475,7 +513,7 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
       for (let t = 0; t < ds; t++) s += th[row + t] * profile[t];
       y[o] = s;
     }
-    for (let t = 0; t < dc; t++) out[offset + t] = wc * ((u === undefined ? 0 : th[L.P + u * dc + t]) + (E ? y[t] : 0));
+    for (let t = 0; t < dc; t++) out[offset + t] = wc * ((u === undefined ? 0 : th[L.P + u * dc + t]) + (history ? history[t] : 0) + (E ? y[t] : 0));
     for (let l = 0; l < Lr; l++) out[offset + dc + l] = ws * y[E + l];
   }
 
@@ -546,21 +584,29 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     }
     this.live.set(u, live);
     if (!this.profiles) return { folded: checked.length, refreshed: false };
-    const R = this.layout.projRows;
-    const proj = this.itemProjectionTable();
-    let sums = this.projectedSums.get(u);
+    const { projRows: R, collabDim: dc } = this.layout;
+    const proj = R ? this.itemProjectionTable() : undefined;
+    let sums = this.liveSums.get(u);
     if (!sums) {
-      sums = this.projectSums(u);
-      this.projectedSums.set(u, sums);
+      // Taken before folding: the history entries include the new events already (live list above).
+      sums = this.startLiveSums(u, checked.length);
+      this.liveSums.set(u, sums);
     }
-    const ys = sums;
+    const { projected, history } = sums;
+    const Q = this.theta;
+    const qBase = this.layout.Q;
+    const withHistory = this.params.history;
     const added = this.profiles.fold(
       u,
       checked.map((e) => ({ itemIdx: e.itemIdx, weight: e.weight, time: Number.isNaN(e.time) ? undefined : e.time })),
       this.itemSem,
       (scale, weight, itemIdx) => {
         const at = itemIdx * R;
-        for (let o = 0; o < R; o++) ys[o] = scale * ys[o] + weight * proj[at + o];
+        for (let o = 0; o < R; o++) projected[o] = scale * projected[o] + weight * proj![at + o];
+        if (withHistory) {
+          const q = qBase + itemIdx * dc;
+          for (let t = 0; t < dc; t++) history[t] = scale * history[t] + weight * Q[q + t];
+        }
       },
     );
     const refresh = options.refresh === true || this.policy.shouldRefresh(u, checked.length, added, this.profiles.totals[u]);
@@ -577,25 +623,36 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     return this.itemProjections;
   }
 
-  /** Wu S_u from user u's current profile sums. */
-  private projectSums(u: number): Float64Array {
+  /**
+   * User u's running sums before its first live fold: Wu S_u from the profile sums, and sum_j w_j d_j Q_j
+   * over the history as the profile weighs it now (training pairs and earlier live events; the last
+   * `pending` live events are about to be folded and are left out).
+   */
+  private startLiveSums(u: number, pending: number): { projected: Float64Array; history: Float64Array } {
     const L = this.layout;
-    const out = new Float64Array(L.projRows);
+    const projected = new Float64Array(L.projRows);
     const S = this.profiles!.sums;
     for (let o = 0; o < L.projRows; o++) {
       let s = 0;
       for (let t = 0; t < L.semDim; t++) s += this.theta[L.Wu + o * L.semDim + t] * S[u * L.semDim + t];
-      out[o] = s;
+      projected[o] = s;
     }
-    return out;
+    const history = new Float64Array(L.collabDim);
+    if (this.params.history) {
+      for (const e of this.historyEntries(u, pending)) {
+        const w = e.weight * e.decay;
+        for (let t = 0; t < L.collabDim; t++) history[t] += w * this.theta[L.Q + e.itemIdx * L.collabDim + t];
+      }
+    }
+    return { projected, history };
   }
 
   /** Recomputes user u's served vector from its current profile. */
   refreshUser(u: number): void {
     const L = this.layout;
-    const sums = this.projectedSums.get(u);
+    const sums = this.liveSums.get(u) ?? (this.profiles ? this.startLiveSums(u, 0) : undefined);
     if (sums && this.profiles) {
-      // z_u = [wc (P_u + Y_E / Z) ; ws Y_L / Z] from the projected sums: O(width).
+      // z_u = [wc (P_u + H / Z + Y_E / Z) ; ws Y_L / Z] from the running sums: O(width).
       const { collabDim: dc, earlyRows: E, lateRows: Lr } = L;
       const Z = this.profiles.totals[u];
       const inv = Z > 0 ? 1 / Z : 0;
@@ -603,14 +660,44 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
       const base = u * L.width;
       const wc = this.theta[L.wc];
       const ws = this.theta[L.ws];
-      for (let t = 0; t < dc; t++) out[base + t] = wc * (this.theta[L.P + u * dc + t] + (E ? sums[t] * inv : 0));
-      for (let l = 0; l < Lr; l++) out[base + dc + l] = ws * sums[E + l] * inv;
-    } else {
-      const profile = new Float32Array(L.semDim);
-      this.profiles?.vectorInto(u, profile);
-      this.fuseUser(u, profile, this.scoring!.users, u * L.width);
+      const { projected, history } = sums;
+      for (let t = 0; t < dc; t++) out[base + t] = wc * (this.theta[L.P + u * dc + t] + history[t] * inv + (E ? projected[t] * inv : 0));
+      for (let l = 0; l < Lr; l++) out[base + dc + l] = ws * projected[E + l] * inv;
     }
     this.policy.clear(u);
+  }
+
+  /**
+   * User u's history as the profile weighs it now: training pairs (signal weight, time, signals) and live
+   * events, each with its decay relative to the profile's clock (time mode) or its recency rank. The last
+   * `skipLive` live events are left out (not folded yet).
+   */
+  private historyEntries(u: number, skipLive = 0): { itemIdx: number; weight: number; decay: number; time: number; signals: InteractionSignals }[] {
+    const seen = this.seen!;
+    const profiles = this.profiles!;
+    const live = (this.live.get(u) ?? []).slice(0, Math.max(0, (this.live.get(u)?.length ?? 0) - skipLive));
+    const clock = profiles.clock[u];
+    const decayOf = (time: number, rank: number) =>
+      profiles.mode === 'time'
+        ? Number.isFinite(time) && Number.isFinite(clock)
+          ? decayOverSeconds(this.params.decay, profiles.decay.unit as TimeUnit, clock - time)
+          : 1
+        : this.params.decay ** rank;
+    let trained = 0;
+    for (let at = seen.indptr[u]; at < seen.indptr[u + 1]; at++) trained = Math.max(trained, this.pairOrder[at] + 1);
+    const out = [];
+    for (let at = seen.indptr[u]; at < seen.indptr[u + 1]; at++) {
+      const signals: InteractionSignals = {};
+      for (const name of SIGNAL_NAMES) {
+        const v = this.pairSignals[name]?.[at];
+        if (v !== undefined && !Number.isNaN(v)) signals[name] = v;
+      }
+      // Rank mode: the training history is older than every live event.
+      const rank = trained - 1 - this.pairOrder[at] + live.length;
+      out.push({ itemIdx: seen.indices[at], weight: this.pairSignalWeight[at], decay: decayOf(this.pairTime[at], rank), time: this.pairTime[at], signals });
+    }
+    live.forEach((e, k) => out.push({ itemIdx: e.itemIdx, weight: e.weight, decay: decayOf(e.time, live.length - 1 - k), time: e.time, signals: e.signals }));
+    return out;
   }
 
   /** Events folded into user u's profile that its served vector does not reflect yet. */
@@ -636,13 +723,19 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     const L = this.layout;
     const vector = new Float32Array(L.width);
     const profile = new Float32Array(L.semDim);
+    let history: Float64Array | undefined;
     if (this.profiles && checked.length > 0) {
       const one = new PreferenceProfiles(1, L.semDim, this.profiles.mode, this.profiles.decay);
       const ordered = checked.slice().sort((a, b) => (Number.isNaN(a.time) || Number.isNaN(b.time) ? 0 : a.time - b.time));
-      one.fold(0, ordered.map((e) => ({ itemIdx: e.itemIdx, weight: e.weight, time: Number.isNaN(e.time) ? undefined : e.time })), this.itemSem);
+      const sums = new Float64Array(L.collabDim);
+      const dc = L.collabDim;
+      one.fold(0, ordered.map((e) => ({ itemIdx: e.itemIdx, weight: e.weight, time: Number.isNaN(e.time) ? undefined : e.time })), this.itemSem, (scale, weight, itemIdx) => {
+        for (let t = 0; t < dc; t++) sums[t] = scale * sums[t] + weight * this.theta[L.Q + itemIdx * dc + t];
+      });
       one.vectorInto(0, profile);
+      if (this.params.history && one.totals[0] > 0) history = sums.map((v) => v / one.totals[0]);
     }
-    this.fuseUser(undefined, profile, vector);
+    this.fuseUser(undefined, profile, vector, 0, history);
     const exclude = new Set<number>();
     if (options.excludeSeen !== false) for (const e of checked) exclude.add(e.itemIdx);
     for (const i of Array.from(options.exclude ?? [])) {
@@ -748,9 +841,11 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
       collaborative += wc * pu * th[L.Q + itemIdx * dc + t];
       if (E) itemContent += wc * pu * x[t];
     }
-    // What one unit of preference vector along s_j scores: c(s) = wc (Wu_E s) . (Q_i + x_E) + ws (Wu_L s) . x_L.
+    // What history item j scores per unit of its share: its semantic vector through the user projection,
+    // c = wc (Wu_E s_j) . (Q_i + x_E) + ws (Wu_L s_j) . x_L, plus with the history term wc Q_j . (Q_i + x_E).
     const perItem = (j: number) => {
       let c = 0;
+      if (this.params.history) for (let t = 0; t < dc; t++) c += wc * th[L.Q + j * dc + t] * (th[L.Q + itemIdx * dc + t] + (E ? x[t] : 0));
       for (let o = 0; o < R; o++) {
         let y = 0;
         for (let t = 0; t < ds; t++) y += th[L.Wu + o * ds + t] * this.itemSem[j * ds + t];
@@ -762,33 +857,11 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     let profile = 0;
     if (this.profiles) {
       const Z = this.profiles.totals[u];
-      const clock = this.profiles.clock[u];
-      const decayOf = (time: number, rank: number) =>
-        this.profiles!.mode === 'time'
-          ? Number.isFinite(time) && Number.isFinite(clock) ? decayOverSeconds(this.params.decay, this.profiles!.decay.unit as TimeUnit, clock - time) : 1
-          : this.params.decay ** rank;
-      const seen = this.seen!;
-      const live = this.live.get(u) ?? [];
-      const entries: { itemIdx: number; weight: number; time: number; signals: InteractionSignals; rank: number }[] = [];
-      let trained = 0;
-      for (let at = seen.indptr[u]; at < seen.indptr[u + 1]; at++) trained = Math.max(trained, this.pairOrder[at] + 1);
-      for (let at = seen.indptr[u]; at < seen.indptr[u + 1]; at++) {
-        const signals: InteractionSignals = {};
-        for (const name of SIGNAL_NAMES) {
-          const v = this.pairSignals[name]?.[at];
-          if (v !== undefined && !Number.isNaN(v)) signals[name] = v;
-        }
-        // Rank mode: the training history is older than every live event.
-        const rank = trained - 1 - this.pairOrder[at] + live.length;
-        entries.push({ itemIdx: seen.indices[at], weight: this.pairSignalWeight[at], time: this.pairTime[at], signals, rank });
-      }
-      live.forEach((e, k) => entries.push({ ...e, rank: live.length - 1 - k }));
-      for (const e of entries) {
-        const decay = decayOf(e.time, e.rank);
-        const share = Z > 0 ? (e.weight * decay) / Z : 0;
+      for (const e of this.historyEntries(u)) {
+        const share = Z > 0 ? (e.weight * e.decay) / Z : 0;
         const contribution = share * perItem(e.itemIdx);
         profile += contribution;
-        history.push({ itemIdx: e.itemIdx, contribution, share, signals: e.signals, weight: e.weight, decay, ...(Number.isFinite(e.time) ? { time: e.time } : {}) });
+        history.push({ itemIdx: e.itemIdx, contribution, share, signals: e.signals, weight: e.weight, decay: e.decay, ...(Number.isFinite(e.time) ? { time: e.time } : {}) });
       }
     }
     history.sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution));
@@ -829,16 +902,16 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
       pairTimeBase: timeBase,
     };
     if (this.ratingScale) meta.ratingScale = [...this.ratingScale];
-    if (L.semDim > 0) {
-      arrays.itemSem = this.itemSem;
-      const s = this.profiles!.state();
+    if (L.semDim > 0) arrays.itemSem = this.itemSem;
+    if (this.profiles) {
+      const s = this.profiles.state();
       arrays.profileSums = s.sums;
       arrays.profileTotals = s.totals;
       arrays.profileClock = s.clockOffsets;
       arrays.profileCounts = s.counts;
       meta.profileClockBase = s.clockBase;
-      meta.profileMode = this.profiles!.mode;
-      meta.profileUnit = this.profiles!.decay.unit;
+      meta.profileMode = this.profiles.mode;
+      meta.profileUnit = this.profiles.decay.unit;
     }
     if (this.adapter) {
       arrays.adapter = this.adapter.params;
@@ -899,8 +972,8 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     this.ratingScale = Array.isArray(scale) && scale.length === 2 ? [Number(scale[0]), Number(scale[1])] : undefined;
     this.policy = new RefreshPolicy(p.updatePolicy);
     this.live = new Map();
-    if (semDim > 0) {
-      this.itemSem = BaseRecommender.array(state, 'itemSem', Float32Array, this.numItems * semDim);
+    this.profiles = undefined;
+    if (state.arrays.profileTotals !== undefined) {
       const mode = state.meta.profileMode === 'time' ? 'time' : 'rank';
       const unit = String(state.meta.profileUnit) as DecayUnit;
       this.profiles = PreferenceProfiles.restore(this.numUsers, semDim, mode, { alpha: p.decay, unit }, {
@@ -910,6 +983,9 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
         clockOffsets: BaseRecommender.array(state, 'profileClock', Int32Array, this.numUsers),
         counts: BaseRecommender.array(state, 'profileCounts', Int32Array, this.numUsers),
       });
+    }
+    if (semDim > 0) {
+      this.itemSem = BaseRecommender.array(state, 'itemSem', Float32Array, this.numItems * semDim);
       if (state.arrays.adapter !== undefined) {
         const shape = { inDim: this.inDim, outDim: semDim, experts: BaseRecommender.number(state, 'adapterExperts') };
         const adapterParams = state.arrays.adapter;
@@ -920,7 +996,6 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
       }
     } else {
       this.itemSem = new Float32Array(0);
-      this.profiles = undefined;
       this.adapter = undefined;
     }
     const liveUsers = state.arrays.liveUsers;

@@ -6,7 +6,9 @@
 //                x_i = Wi s_i   (adapted item vector s_i,    ds -> R rows)
 //   R = E + L rows, E = dc (early part, when the mode has it), L = lateDim (late part, when it has it)
 //
-//   fused user   z_u = [ wc (P_u + y_u[0:E]) ; ws y_u[E:E+L] ]      width F = dc + L
+//   history      h_u = sum_j a_j Q_j over the user's history items j, a_j = w_j / sum w (the profile's
+//                weights: the collaborative counterpart of p_u, as SVD++ and FISM add it; optional)
+//   fused user   z_u = [ wc (P_u + h_u + y_u[0:E]) ; ws y_u[E:E+L] ]      width F = dc + L
 //   fused item   z_i = [ Q_i + x_i[0:E]      ; x_i[E:E+L]      ]
 //   score        r_ui = z_u . z_i + b_i
 //
@@ -29,7 +31,9 @@
 // held-out item never is. With pair weights w_ui (the interaction's weight in the profile) and the
 // user's total weight Z_u the user side uses the profile without i:
 //   p_u^(-i) = (Z_u p_u - w_ui s_i) / (Z_u - w_ui),  so  y_u^(-i) = (Z_u y_u - w_ui Wu s_i) / (Z_u - w_ui)
-// (0 when the history holds nothing else). Inference uses the whole profile.
+// (0 when the history holds nothing else), and likewise h_u^(-i) = (Z_u h_u - w_ui Q_i) / (Z_u - w_ui) when
+// the history term is on (userWeight[u] must then be the sum of the user's history weights). Inference
+// uses the whole profile.
 //
 // Every parameter lives in one flat float array laid out by FusionLayout (the TypeScript side mirrors
 // it); Adam moments have the same layout. Adam is dense on Wu, Wi, wc, ws and lazy (rows a batch
@@ -66,6 +70,11 @@ struct FusionInputs {
   const float* itemSem = nullptr;     // numItems x semDim: adapted item vectors s_i
   const float* userSem = nullptr;     // numUsers x semDim: preference vectors p_u
   const float* userWeight = nullptr;  // numUsers: Z_u, the total weight of each profile (target exclusion)
+  // The users' histories for h_u (CSR over numUsers: item ids and their profile weights), or null.
+  const int32_t* historyIndptr = nullptr;
+  const int32_t* historyItems = nullptr;
+  const float* historyWeight = nullptr;
+  bool hasHistory() const { return historyIndptr != nullptr; }
 };
 
 // Training samples: positive pairs, each with `negatives` negative items and the pair's profile weight.
@@ -96,6 +105,9 @@ constexpr uint64_t kDropoutStream = 0x64726f70ULL << 32;  // "drop": dropout mas
 // dropped when u < round(p * 65536). Shared by the CPU and CUDA trainers so both drop the same values.
 void dropoutMask(uint64_t seed, int64_t positive, float p, int64_t width, float* out);
 
+// Checks the history CSR (structure, item ids) and its weights, when given; throws semrec::Error.
+void validateHistory(const FusionLayout& L, const FusionInputs& in, const std::string& op);
+
 // Checks parameter and input shapes against the layout and every sample id; throws semrec::Error.
 void validateFusion(const FusionLayout& L, const FusionInputs& in, const RankSamples& s, const std::string& op);
 
@@ -117,11 +129,12 @@ double fusionEpoch(const FusionLayout& L, float* params, float* m, float* v, int
                    const RankSamples& samples, const FusionHyper& h, uint64_t seed, const ExecConfig& config);
 
 // Fused vectors for inference: users[r]'s row r of userOut (count x width) from its preference vector
-// userSem[r] (count x semDim, already gathered), and every item's row of itemOut (numItems x width,
-// may be null) and its bias (itemBias, may be null). userSem may be null when count is 0.
+// userSem[r] (count x semDim, already gathered) and, when `history` has it, its history term, and every
+// item's row of itemOut (numItems x width, may be null) and its bias (itemBias, may be null). userSem
+// may be null when count is 0. history: the inputs' history arrays (indexed by user id) or all null.
 void fusionVectors(const FusionLayout& L, const float* params, const float* itemSem, const int32_t* users,
-                   const float* userSem, int64_t count, float* userOut, float* itemOut, float* itemBias,
-                   const ExecConfig& config);
+                   const float* userSem, int64_t count, const FusionInputs& history, float* userOut, float* itemOut,
+                   float* itemBias, const ExecConfig& config);
 
 // One epoch's samples: the positive pairs in shuffled order (shuffledOrder), each with `negatives`
 // negatives drawn uniformly from `candidates` (items the model may use as negatives: those with
@@ -145,8 +158,8 @@ double fusionGradientCuda(const FusionLayout& L, const float* params, const Fusi
 double fusionEpochCuda(const FusionLayout& L, float* params, float* m, float* v, int64_t* step, const FusionInputs& in,
                        const RankSamples& samples, const FusionHyper& h, uint64_t seed, const ExecConfig& config);
 void fusionVectorsCuda(const FusionLayout& L, const float* params, const float* itemSem, const int32_t* users,
-                       const float* userSem, int64_t count, float* userOut, float* itemOut, float* itemBias,
-                       const ExecConfig& config);
+                       const float* userSem, int64_t count, const FusionInputs& history, float* userOut, float* itemOut,
+                       float* itemBias, const ExecConfig& config);
 
 // ---- the batch plan shared by both processors ----
 
@@ -158,7 +171,11 @@ struct BatchPlan {
   std::vector<int32_t> userSlot;  // per positive
   std::vector<int32_t> itemSlot;  // per positive, 1 + negatives: the positive's slot, then each negative's
   std::vector<int32_t> posSlot;   // per positive: slot in posItems, or -1 (no exclusion for it)
-  std::vector<float> c1, c2;      // per positive: y^(-i) = c1 y_u + c2 Wu s_i
+  std::vector<float> c1, c2;      // per positive: y^(-i) = c1 y_u + c2 Wu s_i (and h^(-i) = c1 h_u + c2 Q_i)
+  // With the history term: per distinct user (userHistPtr, users.size() + 1 entries) its history items'
+  // slots in `items` and their shares a_j (in history order).
+  std::vector<int32_t> userHistPtr, histSlot;
+  std::vector<float> histShare;
 };
 
 // Scratch of a planner: generation-stamped slot tables, so a plan costs O(batch), not O(users + items).
