@@ -8,9 +8,10 @@ import { dataLoadSuite } from './data-load';
 import { kernelSuite } from './kernels';
 import { llmrecSuite } from './llmrec';
 import { modelSuite } from './models';
+import { retrievalSuite } from './retrieval';
 import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, llmrecSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, retrievalSuite, llmrecSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

@@ -183,7 +183,7 @@ describe('llmrec', function () {
     const u = 20;
     const top = await model.recommend([u], 1);
     const item = top.indices[0];
-    const x = model.explain(u, item, { history: 1000 });
+    const x = await model.explain(u, item, { history: 1000 });
     const { collaborative, itemContent, profile, bias } = x.parts;
     assert.ok(Math.abs(collaborative + itemContent + profile + bias - x.score) < 1e-4, JSON.stringify(x.parts));
     assert.ok(Math.abs(x.score - top.scores[0]) < 1e-4);
@@ -200,7 +200,15 @@ describe('llmrec', function () {
     const fresh = createModel('llmrec', { ...SMALL, epochs: 3 }) as LlmRecModel;
     await fresh.fit(store, { seed: 4, encoders: { item: encoder } } as never);
     const genre = store.items.genres[0][0];
-    const added = await fresh.addItems([`${genre} story number 999`, 'completely unrelated kitchen blender'], { encoder });
+    const added = await fresh.addItems(
+      [
+        { id: 'new-1', text: `${genre} story number 999`, title: 'A new story' },
+        { id: 'new-2', text: 'completely unrelated kitchen blender' },
+      ],
+      { encoder },
+    );
+    assert.deepEqual((await fresh.similarTo('new-1', { k: 1 }))[0] !== undefined, true, 'new items answer by raw id');
+    await assertCode(() => fresh.addItems([{ id: 'new-1', text: 'again' }]), 'ERR_INVALID_ARG_VALUE', /already in the catalog/);
     assert.deepEqual(Array.from(added), [60, 61]);
     assert.equal(fresh.numItems, 62);
     const all = await fresh.recommend([0], 62 - userItems(store).indptr[1]);
@@ -209,7 +217,7 @@ describe('llmrec', function () {
     assert.ok(Array.from(sim.indices).some((i) => store.items.genres[i]?.[0] === genre));
     const other = await createEncoder({ model: 'use-lite', maxLength: 32 });
     try {
-      await assertCode(() => fresh.addItems(['x'], { encoder: other }), 'ERR_MODEL_MISMATCH', /trained on the encoder/);
+      await assertCode(() => fresh.addItems([{ id: 'x', text: 'x' }], { encoder: other }), 'ERR_MODEL_MISMATCH', /trained on the encoder/);
     } finally {
       await other.release();
     }
@@ -221,8 +229,8 @@ describe('llmrec', function () {
     const loaded = (await loadModel(dir)) as LlmRecModel;
     assert.deepEqual(loaded.preferenceVector(5), model.preferenceVector(5));
     assert.deepEqual(await loaded.recommend([7, 5], 10), await model.recommend([7, 5], 10));
-    const a = model.explain(5, 0, { history: 50 });
-    const b = loaded.explain(5, 0, { history: 50 });
+    const a = await model.explain(5, 0, { history: 50 });
+    const b = await loaded.explain(5, 0, { history: 50 });
     assert.ok(Math.abs(a.score - b.score) < 1e-6);
     assert.deepEqual(b.history.map((h) => h.itemIdx), a.history.map((h) => h.itemIdx));
     assert.equal(loaded.encoder, model.encoder);
@@ -250,7 +258,7 @@ describe('llmrec', function () {
     assert.ok(report.notes?.some((n) => /has no item text: llmrec trains the collaborative side only/.test(n)), JSON.stringify(report.notes));
     assert.equal(m.encoder, '');
     assert.ok((await m.scoreUsers(Int32Array.of(0, 1))).every(Number.isFinite));
-    await assertCode(() => m.addItems(['text']), 'ERR_INVALID_ARG_VALUE', /no semantic side/);
+    await assertCode(() => m.addItems([{ id: 'n', text: 'text' }]), 'ERR_INVALID_ARG_VALUE', /no semantic side/);
     const recs = await m.recommendForHistory([{ itemIdx: 1 }], 3);
     assert.equal(recs.indices.length, 3);
   });

@@ -13,11 +13,15 @@ import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
 import { registerQuickstart } from './commands/quickstart';
+import { registerRecommend } from './commands/recommend';
+import { registerTrain } from './commands/train';
 import { registerTune } from './commands/tune';
+import { formatVersion } from '../version';
 
 export function buildProgram(): Command {
   const program = new Command('semrec')
     .description('Semantic recommendation engine: LLM-Rec, Chat-REC and classic baselines on native CPU/CUDA kernels')
+    .version(formatVersion(), '-V, --version', 'print the semrec version (and git commit when run from a checkout)')
     .showHelpAfterError()
     .exitOverride()
     // Options after a command's name belong to that command (chat and its subcommands share names).
@@ -29,6 +33,8 @@ export function buildProgram(): Command {
   registerEval(program);
   registerEmbed(program);
   registerQuickstart(program);
+  registerTrain(program);
+  registerRecommend(program);
   registerTune(program);
   return program;
 }

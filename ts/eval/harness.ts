@@ -19,6 +19,7 @@ import { itemMetadataVectors } from '../models/features';
 import { isRatingPredictor } from '../models/mf';
 import { checkModelName, createModel, type ModelName } from '../models/registry';
 import { throwIfAborted, type LongRunningOptions } from '../progress';
+import { semrecVersion, type SemrecVersion } from '../version';
 import { concatRows } from '../util/csr';
 import { longTailMetrics, popularityOf } from './beyond';
 import { evaluateRanking, usersWithTruth } from './ranking';
@@ -125,7 +126,16 @@ export interface ExperimentReport {
     split: ProtocolDescription;
   };
   reference?: string;
+  /**
+   * Where content-aware models (vbpr) took item features from: a `semrec embed` file (with its SHA-256),
+   * or the dataset's metadata; and how the beyond-accuracy ild@K measured item distance.
+   */
+  itemFeatures: { source: string; usedBy: string[]; ild: string };
   models: Record<string, ModelResult>;
+  /** Why there is no `std` (a single seed), when there is none. */
+  stdNote?: string;
+  /** The semrec that produced the report. */
+  semrec: SemrecVersion;
   machine: { cpus: number; cpuModel: string; node: string };
   createdAt: string;
 }
@@ -175,7 +185,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       const fitReport = await model.fit(split.train, {
         seed,
         earlyStopping,
-        itemFeatures: options.itemFeatures,
+        itemFeatures: model.acceptsItemFeatures ? options.itemFeatures : undefined,
         numThreads: options.numThreads,
         signal: options.signal,
         onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }),
@@ -214,7 +224,9 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   }
 
   const results: Record<string, ModelResult> = {};
+  const featureUsers: string[] = [];
   for (const name of models) {
+    if ((createModel(name, (options.params?.[name] ?? {}) as never) as BaseRecommender<object>).acceptsItemFeatures) featureUsers.push(name);
     results[name] = summarizeModel(
       createModel(name, (options.params?.[name] ?? {}) as never).params,
       perSeed.get(name)!,
@@ -243,7 +255,18 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       split: firstSplit!,
     },
     reference,
+    itemFeatures: {
+      source: options.itemFeatures
+        ? (options.itemFeatures.source ?? 'vectors given by the caller (source not stated)')
+        : "the dataset's metadata (genres, numeric-field bins, text words; ts/models/features.ts)",
+      usedBy: featureUsers,
+      ild: "cosine distance over the dataset's metadata features",
+    },
     models: results,
+    ...(seeds.length === 1
+      ? { stdNote: 'one seed: no standard deviation over seeds; ± is the 95% Student-t interval over users (give several --seeds for run-to-run spread)' }
+      : {}),
+    semrec: semrecVersion(),
     machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', node: process.version },
     createdAt: new Date().toISOString(),
   };

@@ -46,9 +46,10 @@ import { ADAPTER_DROPOUT, ADAPTER_TEMPERATURE, SemanticAdapter } from '../semant
 import type { Encoder } from '../semantic/encoder';
 import { hasItemText } from '../semantic/templates';
 import { concatRows, csrFromLists } from '../util/csr';
-import { BaseRecommender, checkUsers, FactorRecommender, type FitContext, type Factors, type ModelState } from './base';
+import { BaseRecommender, checkUsers, EXPLAIN_TOP, FactorRecommender, type FitContext, type Factors, type ModelState } from './base';
 import type {
   EpochRecord,
+  Explanation,
   FitOptions,
   FitReport,
   HistoryEvent,
@@ -146,10 +147,13 @@ export interface HistoryContribution {
   time?: number;
 }
 
-export interface LlmRecExplanation {
+/**
+ * The shared Explanation (`because`: the history items that speak for the item, with each one's score per
+ * unit of its profile share as `similarity` and its part of the history's contribution as `share`), plus
+ * the whole score split and every history item's contribution.
+ */
+export interface LlmRecExplanation extends Explanation {
   userIdx: number;
-  itemIdx: number;
-  score: number;
   /** The score split: collaborative + itemContent + profile + bias = score. */
   parts: {
     /** wc P_u . Q_i: the user's and the item's ID embeddings. */
@@ -165,6 +169,13 @@ export interface LlmRecExplanation {
   history: HistoryContribution[];
   /** Which signals the weights came from (simulated signals are labelled). */
   signals: string;
+}
+
+/** An item added after training (addItems): its raw id, the text the encoder reads, and a title to show. */
+export interface NewItem {
+  id: string;
+  text: string;
+  title?: string;
 }
 
 /** History items an explanation lists by default. */
@@ -226,10 +237,14 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
    * semantic sums, projRows) and sum_j w_j Q_j (the history term's sums, collabDim).
    */
   private liveSums = new Map<number, { projected: Float64Array; history: Float64Array }>();
-  private normalizedItems: Float32Array | undefined;
   /** Served user vectors read from a saved model (they may lag the profiles, as the update policy allows). */
   private savedServedUsers: Float32Array | undefined;
   private encoders: LlmRecFitOptions['encoders'];
+  /** Items added after training (addItems): saved models record them beside the training data's fingerprint. */
+  private addedItems = 0;
+  protected override readonly extraFitOptions = ['encoders', 'cacheDir', 'embeddingCache'];
+  override readonly historyFields: readonly (keyof HistoryEvent)[] = ['itemIdx', 'rating', 'timestamp', 'sentiment', 'viewing', 'completion'];
+  protected override similarityMethod = 'cosine of the fused item vectors (ID embedding and adapted text)';
   private cacheDir: string | undefined;
 
   // ---- training ----
@@ -245,7 +260,7 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     this.stages = {};
     this.policy = new RefreshPolicy(p.updatePolicy);
     this.live.clear();
-    this.normalizedItems = undefined;
+    this.addedItems = 0;
 
     // The semantic side.
     let semDim = 0;
@@ -476,7 +491,6 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     if (this.savedServedUsers && this.savedServedUsers.length === v.users.length) servedUsers = this.savedServedUsers;
     this.savedServedUsers = undefined;
     this.scoring = { users: servedUsers, items: v.items!, dim: v.width, itemBias };
-    this.normalizedItems = undefined;
     this.itemProjections = undefined;
     this.liveSums.clear();
     for (const u of this.policy?.users() ?? []) this.policy.clear(u);
@@ -712,13 +726,17 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     return out;
   }
 
+  /** llmrec reads every signal of a history event (see checkEvents) and refuses what it cannot read. */
+  protected override checkHistoryFields(events: readonly HistoryEvent[], what: string): void {
+    this.checkEvents(events, what, Date.now() / 1000);
+  }
+
   /**
-   * Top-k for a user the model never saw, from a few interactions: their preference vector is built from
-   * the events (signals and decay as in training) and fused with no ID embedding.
+   * A user the model never saw, from a few interactions (recommendForHistory): the preference vector and
+   * the history term are built from the events (signals and decay as in training) and fused with no ID
+   * embedding of the user's own.
    */
-  async recommendForHistory(events: readonly HistoryEvent[], k: number, options: HistoryRecommendOptions = {}): Promise<Recommendations> {
-    this.requireReady('llmrec.recommendForHistory');
-    if (!Number.isInteger(k) || k < 1) throw new SemrecError(`llmrec.recommendForHistory: k must be a positive integer, got ${k}`, 'ERR_OUT_OF_RANGE');
+  protected override async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
     const checked = this.checkEvents(events, 'llmrec.recommendForHistory', Date.now() / 1000);
     const L = this.layout;
     const vector = new Float32Array(L.width);
@@ -736,64 +754,27 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
       if (this.params.history && one.totals[0] > 0) history = sums.map((v) => v / one.totals[0]);
     }
     this.fuseUser(undefined, profile, vector, 0, history);
-    const exclude = new Set<number>();
-    if (options.excludeSeen !== false) for (const e of checked) exclude.add(e.itemIdx);
-    for (const i of Array.from(options.exclude ?? [])) {
-      if (!Number.isInteger(i) || i < 0 || i >= this.numItems) throw new SemrecError(`llmrec.recommendForHistory: exclude holds ${String(i)}, not an item index`, 'ERR_OUT_OF_RANGE');
-      exclude.add(i);
-    }
-    const f = this.scoring!;
-    const top = await scoreTopK({
-      users: vector,
-      items: f.items,
-      dim: f.dim,
-      itemBias: f.itemBias,
-      k,
-      exclude: { indptr: Int32Array.from([0, exclude.size]), indices: Int32Array.from(exclude) },
-    });
-    return { indices: top.indices, scores: top.scores, k };
-  }
-
-  /** The k items most similar to itemIdx by the cosine of their fused vectors (itself left out). */
-  async similarItems(itemIdx: number, k: number): Promise<Recommendations> {
-    this.requireReady('llmrec.similarItems');
-    if (!Number.isInteger(itemIdx) || itemIdx < 0 || itemIdx >= this.numItems) {
-      throw new SemrecError(`llmrec.similarItems: itemIdx = ${itemIdx} is not an item index in [0, ${this.numItems})`, 'ERR_OUT_OF_RANGE');
-    }
-    if (!Number.isInteger(k) || k < 1) throw new SemrecError(`llmrec.similarItems: k must be a positive integer, got ${k}`, 'ERR_OUT_OF_RANGE');
-    const f = this.scoring!;
-    if (!this.normalizedItems) {
-      const n = f.items.slice();
-      for (let i = 0; i < this.numItems; i++) {
-        let s = 0;
-        for (let t = 0; t < f.dim; t++) s += n[i * f.dim + t] ** 2;
-        const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
-        for (let t = 0; t < f.dim; t++) n[i * f.dim + t] *= inv;
-      }
-      this.normalizedItems = n;
-    }
-    const items = this.normalizedItems;
-    const top = await scoreTopK({
-      users: items.slice(itemIdx * f.dim, (itemIdx + 1) * f.dim),
-      items,
-      dim: f.dim,
-      k,
-      exclude: { indptr: Int32Array.from([0, 1]), indices: Int32Array.from([itemIdx]) },
-    });
-    return { indices: top.indices, scores: top.scores, k };
+    return vector;
   }
 
   /**
    * Adds items that have text but no interactions: encoded with the model's encoder, adapted, and
-   * recommendable at once (ID embedding 0, bias the mean of the trained items'). Returns their indices.
+   * recommendable at once (ID embedding 0, bias the mean of the trained items'); their raw ids (and
+   * titles) join the catalog. Returns their indices.
    */
-  async addItems(texts: readonly string[], options: { encoder?: Encoder; cacheDir?: string } = {}): Promise<Int32Array> {
-    this.requireReady('llmrec.addItems');
-    if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) throw new SemrecError('llmrec.addItems: texts must be an array of strings', 'ERR_INVALID_ARG_TYPE');
+  async addItems(items: readonly NewItem[], options: { encoder?: Encoder; cacheDir?: string } = {}): Promise<Int32Array> {
+    const what = 'llmrec.addItems';
+    this.requireReady(what);
+    if (!Array.isArray(items)) throw new SemrecError(`${what}: items must be an array of { id, text, title? }`, 'ERR_INVALID_ARG_TYPE');
+    items.forEach((item, r) => {
+      if (typeof item?.text !== 'string') throw new SemrecError(`${what}: items[${r}].text must be a string`, 'ERR_INVALID_ARG_TYPE');
+    });
     const L = this.layout;
-    if (L.semDim === 0) throw new SemrecError('llmrec.addItems: this model has no semantic side (it was trained without item text), so new items cannot be placed', 'ERR_INVALID_ARG_VALUE');
-    if (texts.length === 0) return new Int32Array(0);
-    const raw = await encodeNewItems([...texts], { encoder: this.params.encoder, encoderId: this.encoderId, cacheDir: options.cacheDir ?? this.cacheDir, item: options.encoder ?? this.encoders?.item });
+    if (L.semDim === 0) throw new SemrecError(`${what}: this model has no semantic side (it was trained without item text), so new items cannot be placed`, 'ERR_INVALID_ARG_VALUE');
+    if (items.length === 0) return new Int32Array(0);
+    this.catalog.withItems(items, what); // checks the ids before anything is encoded
+    const texts = items.map((i) => i.text);
+    const raw = await encodeNewItems(texts, { encoder: this.params.encoder, encoderId: this.encoderId, cacheDir: options.cacheDir ?? this.cacheDir, item: options.encoder ?? this.encoders?.item });
     if (raw.length !== texts.length * this.inDim) throw new SemrecError(`llmrec.addItems: the encoder gave ${raw.length / texts.length}-d vectors, the model reads ${this.inDim}-d`, 'ERR_MODEL_MISMATCH');
     const adapted = this.adapter ? await this.adapter.apply(raw) : raw;
     const first = this.numItems;
@@ -811,7 +792,9 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     this.adamV = new Float32Array(next.total);
     this.itemSem = sem;
     this.layout = next;
+    this.extendCatalog(items, what);
     this.numItems = first + added;
+    this.addedItems += added;
     await this.prepareScoring();
     return Int32Array.from({ length: added }, (_, j) => first + j);
   }
@@ -819,7 +802,7 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
   // ---- explanations ----
 
   /** The score of (user, item) split into its parts, with the history items that contributed most. */
-  explain(userIdx: number, itemIdx: number, options: { history?: number } = {}): LlmRecExplanation {
+  override async explain(userIdx: number, itemIdx: number, options: { history?: number } = {}): Promise<LlmRecExplanation> {
     this.requireReady('llmrec.explain');
     const [u] = checkUsers([userIdx], this.numUsers, 'llmrec.explain');
     if (!Number.isInteger(itemIdx) || itemIdx < 0 || itemIdx >= this.numItems) {
@@ -864,7 +847,11 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
         history.push({ itemIdx: e.itemIdx, contribution, share, signals: e.signals, weight: e.weight, decay: e.decay, ...(Number.isFinite(e.time) ? { time: e.time } : {}) });
       }
     }
-    history.sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution));
+    history.sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution) || a.itemIdx - b.itemIdx);
+    const because = history
+      .filter((h) => h.contribution > 0 && h.itemIdx !== itemIdx)
+      .slice(0, EXPLAIN_TOP)
+      .map((h) => ({ itemIdx: h.itemIdx, similarity: h.share > 0 ? h.contribution / h.share : 0, share: profile > 0 ? h.contribution / profile : 0 }));
     const bias = f.itemBias![itemIdx];
     let score = bias;
     for (let t = 0; t < f.dim; t++) score += f.users[u * f.dim + t] * f.items[itemIdx * f.dim + t];
@@ -872,6 +859,8 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
       userIdx: u,
       itemIdx,
       score,
+      because,
+      method: "history items by their part of the score through the user's profile (ID embedding and adapted text, weighted by signals and decay): similarity = score per unit of profile share, share = part of the history's contribution",
       parts: { collaborative, itemContent, profile, bias },
       history: history.slice(0, options.history ?? EXPLAIN_HISTORY),
       signals: this.signalsDescription,
@@ -900,6 +889,7 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
       signals: this.signalsDescription,
       notes: this.notes,
       pairTimeBase: timeBase,
+      addedItems: this.addedItems,
     };
     if (this.ratingScale) meta.ratingScale = [...this.ratingScale];
     if (L.semDim > 0) arrays.itemSem = this.itemSem;
@@ -966,6 +956,7 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     if (this.seen) this.pairs = positivePairs(this.seen);
     this.encoderId = typeof state.meta.encoderId === 'string' ? state.meta.encoderId : '';
     this.inDim = typeof state.meta.inDim === 'number' ? state.meta.inDim : 0;
+    this.addedItems = typeof state.meta.addedItems === 'number' ? state.meta.addedItems : 0;
     this.signalsDescription = typeof state.meta.signals === 'string' ? state.meta.signals : '';
     this.notes = Array.isArray(state.meta.notes) ? (state.meta.notes as string[]) : [];
     const scale = state.meta.ratingScale;

@@ -101,16 +101,16 @@ export async function runQuickstart(o: QuickstartOptions): Promise<void> {
     const about = ['age', 'gender', 'occupation'].map((f) => user[f]?.[u]).filter((v) => v !== undefined).join(', ');
     out('');
     out(`Top 10 for user ${o.user}${about ? ` (${about})` : ''}, by llmrec, with what each rests on:`);
-    top.indices.forEach((item, r) => {
-      if (item < 0) return;
-      const x = llmrec!.explain(u, item);
+    for (const [r, item] of Array.from(top.indices).entries()) {
+      if (item < 0) continue;
+      const x = await llmrec!.explain(u, item);
       const p = x.parts;
       out(
         `${String(r + 1).padStart(2)}. ${store.items.title[item] ?? store.itemIds.raw(item)}  (score ${x.score.toFixed(2)} = ` +
           `collaborative ${p.collaborative.toFixed(2)} + text ${p.itemContent.toFixed(2)} + your history ${p.profile.toFixed(2)} + popularity ${p.bias.toFixed(2)})`,
       );
       out(`      because of ${because(x, store)}`);
-    });
+    }
     out('');
     out(`${((Date.now() - started) / 1000).toFixed(0)} s in all. Next: semrec eval --format ml-100k --path ${dataPath} --models pop,lightgcn,llmrec --seeds 42,43,44`);
   } finally {
