@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Proves the CUDA kernels on a machine with an NVIDIA GPU and the CUDA toolkit; Node is not needed.
 # Builds the Node-free programs from the same sources as the addon, runs every CUDA op against its CPU
-# twin (native/tests: top-k, scoring, metrics, and LLM-Rec's fused-ranker gradient/epoch/vectors and
-# adapter gradient/epoch), runs compute-sanitizer (memcheck, racecheck) over them, and writes the GPU
-# benchmark as JSON (the same ops, plus fusionEpoch, fusionVectors and adapterEpoch on generated data). Usage (from the repository root):  native/gpu-check.sh <out-dir>
+# twin (native/tests: top-k, scoring, metrics, LLM-Rec's fused-ranker gradient/epoch/vectors and adapter
+# gradient/epoch, the sequential recommenders' transformer), runs compute-sanitizer (memcheck, racecheck)
+# over them, and writes the GPU benchmark as JSON: the ranking ops (topK, scoreTopK, rankingMetrics),
+# LLM-Rec's fusionEpoch, fusionVectors and adapterEpoch on generated data, and the transformer (gradient
+# with dropout, Adam epoch with clipping, encode; sasrecEpoch / bert4recEpoch timings on
+# MovieLens-100K-shaped workloads). Usage (from the repository root):  native/gpu-check.sh <out-dir>
 # Then copy <out-dir>/gpu-bench.json to bench/results/<gpu>-<date>.json and quote it in README.
 set -euo pipefail
 out="${1:-build-gpu/out}"
@@ -19,6 +22,7 @@ cmake --build "$build" --parallel
 
 status=0
 "./$build/semrec_native_tests" 2>&1 | tee "$out/native-tests.txt" || status=1
+grep -c '^ok   cuda transformer' "$out/native-tests.txt" | sed 's/^/CUDA transformer parity cases passed: /'
 if command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck; do
     compute-sanitizer --tool "$tool" --error-exitcode 3 "./$build/semrec_native_tests" >"$out/sanitizer-$tool.txt" 2>&1 \

@@ -36,6 +36,7 @@ Napi::Object initModule(Napi::Env env, Napi::Object exports) {
   registerTrainOps(env, exports);
   registerLogisticOps(env, exports);
   registerLlmRecOps(env, exports);
+  registerSequentialOps(env, exports);
   return exports;
 }
 

@@ -12,5 +12,7 @@ void registerTrainOps(Napi::Env env, Napi::Object exports);
 void registerLogisticOps(Napi::Env env, Napi::Object exports);
 // llmrec_ops.cc: LLM-Rec's fused ranker, semantic adapter and preference sums.
 void registerLlmRecOps(Napi::Env env, Napi::Object exports);
+// sequential_ops.cc: the sequential recommenders' transformer (SASRec, BERT4Rec).
+void registerSequentialOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace semrec::napi

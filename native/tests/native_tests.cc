@@ -17,6 +17,7 @@
 #include "semrec/ranking.h"
 #include "semrec/score.h"
 #include "semrec/topk.h"
+#include "transformer_cases.h"
 
 using namespace semrec;
 using fixtures::Csr;
@@ -528,6 +529,7 @@ int main() {
   }
 
   llmrecCases();
+  transformer_cases::addCases(runCase);
 
   std::printf("\n%d passed, %d failed, %d skipped\n", passed, failed, skipped);
   return failed == 0 ? 0 : 1;

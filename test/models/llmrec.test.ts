@@ -176,14 +176,14 @@ describe('llmrec', function () {
     assert.ok(!Array.from(sim.indices).includes(4));
     for (let r = 1; r < 8; r++) assert.ok(sim.scores[r - 1] >= sim.scores[r]);
     assert.ok(sim.scores[0] <= 1 + 1e-6);
-    await assertCode(() => model.similarItems(60, 3), 'ERR_OUT_OF_RANGE', /itemIdx = 60/);
+    await assertCode(() => model.similarItems(60, 3), 'ERR_OUT_OF_RANGE', /itemIdx must be an integer in \[0, 59\], got 60/);
   });
 
   it('explain splits the score into parts that add up, and the history part over the history items', async () => {
     const u = 20;
     const top = await model.recommend([u], 1);
     const item = top.indices[0];
-    const x = await model.explain(u, item, { history: 1000 });
+    const x = await model.explainScore(u, item, { history: 1000 });
     const { collaborative, itemContent, profile, bias } = x.parts;
     assert.ok(Math.abs(collaborative + itemContent + profile + bias - x.score) < 1e-4, JSON.stringify(x.parts));
     assert.ok(Math.abs(x.score - top.scores[0]) < 1e-4);
@@ -229,8 +229,8 @@ describe('llmrec', function () {
     const loaded = (await loadModel(dir)) as LlmRecModel;
     assert.deepEqual(loaded.preferenceVector(5), model.preferenceVector(5));
     assert.deepEqual(await loaded.recommend([7, 5], 10), await model.recommend([7, 5], 10));
-    const a = await model.explain(5, 0, { history: 50 });
-    const b = await loaded.explain(5, 0, { history: 50 });
+    const a = await model.explainScore(5, 0, { history: 50 });
+    const b = await loaded.explainScore(5, 0, { history: 50 });
     assert.ok(Math.abs(a.score - b.score) < 1e-6);
     assert.deepEqual(b.history.map((h) => h.itemIdx), a.history.map((h) => h.itemIdx));
     assert.equal(loaded.encoder, model.encoder);

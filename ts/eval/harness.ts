@@ -17,10 +17,11 @@ import type { ItemFeatureMatrix } from '../models/contract';
 import { userItems } from '../models/data';
 import { itemMetadataVectors } from '../models/features';
 import { isRatingPredictor } from '../models/mf';
+import { userSequences } from '../models/sequential';
 import { checkModelName, createModel, type ModelName } from '../models/registry';
 import { throwIfAborted, type LongRunningOptions } from '../progress';
 import { semrecVersion, type SemrecVersion } from '../version';
-import { concatRows } from '../util/csr';
+import { concatRows, selectRows } from '../util/csr';
 import { longTailMetrics, popularityOf } from './beyond';
 import { evaluateRanking, usersWithTruth } from './ranking';
 import { evaluateSampled, SAMPLED_NEGATIVES } from './sampled';
@@ -79,6 +80,11 @@ export interface ExperimentOptions extends LongRunningOptions {
   /** Item content vectors for vbpr (default: the dataset's metadata features). */
   itemFeatures?: ItemFeatureMatrix;
   numThreads?: number;
+  /**
+   * Leave the user's training and validation items out of the full ranking (default true). false ranks every
+   * item, as RecBole's full ranking does for its sequential models.
+   */
+  excludeSeen?: boolean;
 }
 
 export interface SeedResult {
@@ -170,9 +176,16 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     firstSplit ??= split.protocol;
     const train = userItems(split.train);
     const validation = split.validation ? userItems(split.validation) : undefined;
+    const seenBefore = validation ? concatRows(train, validation) : train;
     // Protocols that rank only some items (cold-items) exclude every other item for every user.
-    const exclude = split.candidates ? outsideCandidates(split.candidates, store.numUsers, store.numItems) : validation ? concatRows(train, validation) : train;
+    const exclude = split.candidates
+      ? outsideCandidates(split.candidates, store.numUsers, store.numItems)
+      : options.excludeSeen === false
+        ? undefined
+        : seenBefore;
     const truth = userItems(split.test);
+    // Sequential models read each test user's ordered history: training then validation items, by time.
+    let histories: Csr | undefined;
     const users = usersWithTruth(truth);
     const popularity = popularityOf(train, store.numItems);
     for (const name of models) {
@@ -191,11 +204,15 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
         onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }),
       });
       const evalStart = performance.now();
-      const score = (block: Int32Array) => model.scoreUsers(block);
+      if (model.kind === 'sequential') histories ??= userSequences(split.validation ? [split.train, split.validation] : [split.train]);
+      const score =
+        model.kind === 'sequential'
+          ? (block: Int32Array) => model.scoreUsers(block, { history: selectRows(histories!, block) })
+          : (block: Int32Array) => model.scoreUsers(block);
       let values: Record<string, Float64Array>;
       let metrics: Record<string, number>;
       if (sampled) {
-        const interacted = concatRows(exclude, truth);
+        const interacted = concatRows(seenBefore, truth);
         values = await evaluateSampled(score, { numItems: store.numItems, truth, interacted, users, ks, seed }, { signal: options.signal });
         metrics = meansOf(values);
       } else {
@@ -246,6 +263,8 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
         ? `each held-out item ranked against ${SAMPLED_NEGATIVES} sampled items the user never interacted with`
         : protocol === 'cold-items'
           ? 'only the held-out (cold) items ranked; every other item excluded'
+          : options.excludeSeen === false
+            ? 'all items ranked, including those of the user in the training and validation parts (as RecBole ranks for sequential models)'
           : 'all items ranked; items of the user in the training and validation parts excluded',
       earlyStopping: usedEarlyStopping ? { metric: DEFAULT_STOPPING_METRIC, patience: DEFAULT_PATIENCE } : null,
       ci:

@@ -517,8 +517,13 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     };
   }
 
+  /** The items recommend leaves out as seen, per user: the training items (models with live updates add theirs). */
+  protected seenRows(users: Int32Array): Csr {
+    return selectRows(this.seen!, users);
+  }
+
   private exclusions(users: Int32Array, options: RecommendOptions, what: string): Csr | undefined {
-    const seen = options.excludeSeen === false ? undefined : selectRows(this.seen!, users);
+    const seen = options.excludeSeen === false ? undefined : this.seenRows(users);
     if (options.exclude && options.exclude.indptr.length !== users.length + 1) {
       throw new SemrecError(`${what}: exclude must have one row per requested user (${users.length})`, 'ERR_INVALID_ARG_VALUE');
     }

@@ -14,7 +14,7 @@
 import { DenseIdMap, InteractionStore } from '../data/store';
 import { simulateTransactions } from '../data/synthetic';
 import { SemrecError } from '../errors';
-import { scoreMatrixSync, scoreTopK } from '../kernels/score';
+import { scoreMatrixSync } from '../kernels/score';
 import type { Csr } from '../kernels/types';
 import {
   FUSION_MODES,
@@ -46,16 +46,13 @@ import { ADAPTER_DROPOUT, ADAPTER_TEMPERATURE, SemanticAdapter } from '../semant
 import type { Encoder } from '../semantic/encoder';
 import { hasItemText } from '../semantic/templates';
 import { concatRows, csrFromLists } from '../util/csr';
-import { BaseRecommender, checkUsers, EXPLAIN_TOP, FactorRecommender, type FitContext, type Factors, type ModelState } from './base';
+import { BaseRecommender, FactorRecommender, type FitContext, type Factors, type HistorySimilarities, type ModelState } from './base';
 import type {
   EpochRecord,
   Explanation,
   FitOptions,
   FitReport,
   HistoryEvent,
-  HistoryRecommendOptions,
-  Recommendations,
-  RecommendOptions,
 } from './contract';
 import { positivePairs, type TrainingData } from './data';
 import { gaussian } from './init';
@@ -148,9 +145,9 @@ export interface HistoryContribution {
 }
 
 /**
- * The shared Explanation (`because`: the history items that speak for the item, with each one's score per
- * unit of its profile share as `similarity` and its part of the history's contribution as `share`), plus
- * the whole score split and every history item's contribution.
+ * The shared Explanation (`because`: the history items that speak for the item, by each one's score per
+ * unit of its profile share as `similarity`), plus the whole score split and every history item's
+ * contribution.
  */
 export interface LlmRecExplanation extends Explanation {
   userIdx: number;
@@ -177,6 +174,10 @@ export interface NewItem {
   text: string;
   title?: string;
 }
+
+/** What explain()'s similarity means for llmrec. */
+const EXPLAIN_METHOD =
+  "history items by what each scores for the item through the user's profile (ID embedding and adapted text), per unit of its profile share";
 
 /** History items an explanation lists by default. */
 export const EXPLAIN_HISTORY = 5;
@@ -531,12 +532,11 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
     for (let l = 0; l < Lr; l++) out[offset + dc + l] = ws * y[E + l];
   }
 
-  /** Recommendations that also leave out what updateUser folded in since training. */
-  override async recommend(users: ArrayLike<number>, k: number, options: RecommendOptions = {}): Promise<Recommendations> {
-    if (this.live.size === 0 || options.excludeSeen === false) return super.recommend(users, k, options);
-    const rows = checkUsers(users, this.numUsers, 'llmrec.recommend');
-    const extra = csrFromLists(Array.from(rows, (u) => (this.live.get(u) ?? []).map((e) => e.itemIdx)));
-    return super.recommend(users, k, { ...options, exclude: options.exclude ? concatRows(options.exclude, extra) : extra });
+  /** Seen items also hold what updateUser folded in since training (recommend leaves them out). */
+  protected override seenRows(users: Int32Array): Csr {
+    const trained = super.seenRows(users);
+    if (this.live.size === 0) return trained;
+    return concatRows(trained, csrFromLists(Array.from(users, (u) => (this.live.get(u) ?? []).map((e) => e.itemIdx))));
   }
 
   // ---- live profiles ----
@@ -801,32 +801,20 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
 
   // ---- explanations ----
 
-  /** The score of (user, item) split into its parts, with the history items that contributed most. */
-  override async explain(userIdx: number, itemIdx: number, options: { history?: number } = {}): Promise<LlmRecExplanation> {
-    this.requireReady('llmrec.explain');
-    const [u] = checkUsers([userIdx], this.numUsers, 'llmrec.explain');
-    if (!Number.isInteger(itemIdx) || itemIdx < 0 || itemIdx >= this.numItems) {
-      throw new SemrecError(`llmrec.explain: itemIdx = ${itemIdx} is not an item index in [0, ${this.numItems})`, 'ERR_OUT_OF_RANGE');
-    }
+  /**
+   * What history item j scores for itemIdx per unit of its profile share: its semantic vector through the
+   * user projection, wc (Wu_E s_j) . (Q_i + x_E) + ws (Wu_L s_j) . x_L, plus with the history term
+   * wc Q_j . (Q_i + x_E), where x = Wi s_i. A user's profile and history parts are the share-weighted sum.
+   */
+  private perShareScores(itemIdx: number): (j: number) => number {
     const L = this.layout;
-    const { collabDim: dc, semDim: ds, earlyRows: E, lateRows: Lr, projRows: R } = L;
+    const { collabDim: dc, semDim: ds, earlyRows: E, projRows: R } = L;
     const th = this.theta;
     const wc = th[L.wc];
     const ws = th[L.ws];
-    const f = this.scoring!;
-    // Item side: x = Wi s_i.
     const x = new Float64Array(R);
     for (let o = 0; o < R; o++) for (let t = 0; t < ds; t++) x[o] += th[L.Wi + o * ds + t] * this.itemSem[itemIdx * ds + t];
-    let collaborative = 0;
-    let itemContent = 0;
-    for (let t = 0; t < dc; t++) {
-      const pu = th[L.P + u * dc + t];
-      collaborative += wc * pu * th[L.Q + itemIdx * dc + t];
-      if (E) itemContent += wc * pu * x[t];
-    }
-    // What history item j scores per unit of its share: its semantic vector through the user projection,
-    // c = wc (Wu_E s_j) . (Q_i + x_E) + ws (Wu_L s_j) . x_L, plus with the history term wc Q_j . (Q_i + x_E).
-    const perItem = (j: number) => {
+    return (j: number) => {
       let c = 0;
       if (this.params.history) for (let t = 0; t < dc; t++) c += wc * th[L.Q + j * dc + t] * (th[L.Q + itemIdx * dc + t] + (E ? x[t] : 0));
       for (let o = 0; o < R; o++) {
@@ -836,31 +824,52 @@ export class LlmRecModel extends FactorRecommender<LlmRecParams> {
       }
       return c;
     };
+  }
+
+  /** explain()'s similarity: what each history item scores for the item per unit of its profile share. */
+  protected override async historySimilarities(itemIdx: number, items: Int32Array): Promise<HistorySimilarities> {
+    const perShare = this.perShareScores(itemIdx);
+    return { similarity: Float64Array.from(items, (j) => perShare(j)), method: EXPLAIN_METHOD };
+  }
+
+  /**
+   * explain() (the history items that speak for the item) plus the score split into its parts
+   * (collaborative + itemContent + profile + bias = score), every history item's contribution through the
+   * user's profile (largest first, `history` of them) and the signals behind them.
+   */
+  async explainScore(userIdx: number, itemIdx: number, options: { history?: number } = {}): Promise<LlmRecExplanation> {
+    const shared = await this.explain(userIdx, itemIdx);
+    const u = userIdx;
+    const L = this.layout;
+    const { collabDim: dc, semDim: ds, earlyRows: E, projRows: R } = L;
+    const th = this.theta;
+    const wc = th[L.wc];
+    const x = new Float64Array(R);
+    for (let o = 0; o < R; o++) for (let t = 0; t < ds; t++) x[o] += th[L.Wi + o * ds + t] * this.itemSem[itemIdx * ds + t];
+    let collaborative = 0;
+    let itemContent = 0;
+    for (let t = 0; t < dc; t++) {
+      const pu = th[L.P + u * dc + t];
+      collaborative += wc * pu * th[L.Q + itemIdx * dc + t];
+      if (E) itemContent += wc * pu * x[t];
+    }
+    const perShare = this.perShareScores(itemIdx);
     const history: HistoryContribution[] = [];
     let profile = 0;
     if (this.profiles) {
       const Z = this.profiles.totals[u];
       for (const e of this.historyEntries(u)) {
         const share = Z > 0 ? (e.weight * e.decay) / Z : 0;
-        const contribution = share * perItem(e.itemIdx);
+        const contribution = share * perShare(e.itemIdx);
         profile += contribution;
         history.push({ itemIdx: e.itemIdx, contribution, share, signals: e.signals, weight: e.weight, decay: e.decay, ...(Number.isFinite(e.time) ? { time: e.time } : {}) });
       }
     }
     history.sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution) || a.itemIdx - b.itemIdx);
-    const because = history
-      .filter((h) => h.contribution > 0 && h.itemIdx !== itemIdx)
-      .slice(0, EXPLAIN_TOP)
-      .map((h) => ({ itemIdx: h.itemIdx, similarity: h.share > 0 ? h.contribution / h.share : 0, share: profile > 0 ? h.contribution / profile : 0 }));
-    const bias = f.itemBias![itemIdx];
-    let score = bias;
-    for (let t = 0; t < f.dim; t++) score += f.users[u * f.dim + t] * f.items[itemIdx * f.dim + t];
+    const bias = this.scoring!.itemBias![itemIdx];
     return {
+      ...shared,
       userIdx: u,
-      itemIdx,
-      score,
-      because,
-      method: "history items by their part of the score through the user's profile (ID embedding and adapted text, weighted by signals and decay): similarity = score per unit of profile share, share = part of the history's contribution",
       parts: { collaborative, itemContent, profile, bias },
       history: history.slice(0, options.history ?? EXPLAIN_HISTORY),
       signals: this.signalsDescription,

@@ -103,7 +103,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<void> {
     out(`Top 10 for user ${o.user}${about ? ` (${about})` : ''}, by llmrec, with what each rests on:`);
     for (const [r, item] of Array.from(top.indices).entries()) {
       if (item < 0) continue;
-      const x = await llmrec!.explain(u, item);
+      const x = await llmrec!.explainScore(u, item);
       const p = x.parts;
       out(
         `${String(r + 1).padStart(2)}. ${store.items.title[item] ?? store.itemIds.raw(item)}  (score ${x.score.toFixed(2)} = ` +
