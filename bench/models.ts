@@ -41,13 +41,13 @@ const TEST_PER_USER = 5;
 const MAX_MEASURED_SECONDS = 20;
 /** Users NeuMF scores when scoring everyone would take longer than this many pair-scores. */
 
-interface Dataset {
+export interface Dataset {
   name: string;
   train: TrainingData;
   test: Csr;
 }
 
-async function ml100k(): Promise<Dataset | undefined> {
+export async function ml100k(): Promise<Dataset | undefined> {
   const dir = path.resolve(__dirname, '..', '..', 'shared', 'datasets', 'ml-100k');
   if (!fs.existsSync(dir)) return undefined;
   const store = await loadDataset({ format: 'ml-100k', path: dir });
@@ -76,7 +76,7 @@ function gaussian(rng: Random, n: number, std: number): Float32Array {
   return out;
 }
 
-interface EpochTiming {
+export interface EpochTiming {
   secondsPerEpoch: number;
   /** Share of one epoch actually run and timed (1 = a whole epoch). */
   measuredShare: number;
@@ -91,7 +91,7 @@ const MIN_MEASURED_SECONDS = 2;
  * MAX_MEASURED_SECONDS) is run and timed whole; otherwise the share grows until the run takes at least
  * MIN_MEASURED_SECONDS, and the epoch time is extrapolated from it. The first small run warms up.
  */
-async function timeEpoch(run: (share: number) => Promise<void>, initialShare: number): Promise<EpochTiming> {
+export async function timeEpoch(run: (share: number) => Promise<void>, initialShare: number): Promise<EpochTiming> {
   const timed = async (share: number) => {
     const start = performance.now();
     await run(share);
@@ -111,7 +111,7 @@ async function timeEpoch(run: (share: number) => Promise<void>, initialShare: nu
 }
 
 /** One epoch's native training work of `name` on `data` (the share of its samples given). */
-function epochRunner(name: ModelName, data: TrainingData, rng: Random): ((share: number) => Promise<void>) | undefined {
+export function epochRunner(name: ModelName, data: TrainingData, rng: Random): ((share: number) => Promise<void>) | undefined {
   const seen = userItems(data);
   const pairs = positivePairs(seen);
   const { numUsers, numItems } = data;
@@ -269,7 +269,9 @@ async function benchDataset(dataset: Dataset, context: BenchContext) {
   const exclude = userItems(train);
   const rows = [];
   context.log(`${dataset.name}: ${train.numUsers} users x ${train.numItems} items, ${train.numInteractions} training interactions`);
-  for (const name of modelFilter(MODEL_NAMES) ?? MODEL_NAMES) {
+  // llmrec has its own suite (bench/llmrec.ts): its epoch and serving times next to bpr's and lightgcn's.
+  const models = MODEL_NAMES.filter((n) => n !== 'llmrec');
+  for (const name of modelFilter(models) ?? models) {
     let training: EpochTiming & { fitSeconds?: number };
     const runner = epochRunner(name, train, rng);
     if (runner) {

@@ -6,12 +6,13 @@
 import { type Suite, writeSuiteResults } from './harness';
 import { dataLoadSuite } from './data-load';
 import { kernelSuite } from './kernels';
+import { llmrecSuite } from './llmrec';
 import { modelSuite } from './models';
 import { recboleGeneratedSuite, recboleSuite } from './recbole';
 import { retrievalSuite } from './retrieval';
 import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, retrievalSuite, recboleSuite, recboleGeneratedSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, retrievalSuite, recboleSuite, recboleGeneratedSuite, llmrecSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

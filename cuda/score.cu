@@ -4,6 +4,7 @@
 #include <climits>
 
 #include "common.cuh"
+#include "gemm.cuh"
 #include "select.cuh"
 #include "semrec/score.h"
 
@@ -62,12 +63,6 @@ __global__ void __launch_bounds__(kThreads) scoreTileKernel(const float* users, 
   }
 }
 
-void launchScore(const float* users, int64_t numUsers, const float* items, int64_t numItems, int64_t dim,
-                 const float* bias, float* out, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>((numItems + kTile - 1) / kTile), static_cast<unsigned>((numUsers + kTile - 1) / kTile));
-  scoreTileKernel<<<grid, kThreads, 0, stream>>>(users, numUsers, items, numItems, dim, bias, out);
-  checkLaunch("scoreTileKernel", stream);
-}
 
 // Items and bias live on the device for the whole call; users go up one chunk at a time.
 struct DeviceItems {
@@ -81,6 +76,17 @@ struct DeviceItems {
 constexpr int64_t kMaxChunkUsers = int64_t{65535} * kTile;  // gridDim.y limit
 
 }  // namespace
+
+void gemmNT(const float* a, int64_t rows, const float* b, int64_t cols, int64_t depth, const float* bias, float* out,
+            cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  if ((rows + kTile - 1) / kTile > 65535)
+    throw Error(ErrorCode::Internal, "gemmNT: " + std::to_string(rows) + " rows exceed one launch; split them");
+  const dim3 grid(static_cast<unsigned>((cols + kTile - 1) / kTile), static_cast<unsigned>((rows + kTile - 1) / kTile));
+  scoreTileKernel<<<grid, kThreads, 0, stream>>>(a, rows, b, cols, depth, bias, out);
+  checkLaunch("scoreTileKernel", stream);
+}
+
 }  // namespace cuda
 
 void scoreMatrixCuda(const EmbeddingView& e, float* out, const ExecConfig&) {
@@ -95,7 +101,7 @@ void scoreMatrixCuda(const EmbeddingView& e, float* out, const ExecConfig&) {
   for (int64_t u0 = 0; u0 < e.numUsers; u0 += chunk) {
     const int64_t n = std::min(chunk, e.numUsers - u0);
     users.upload(e.users + u0 * e.dim, n * e.dim);
-    launchScore(users.data(), n, items.items.data(), e.numItems, e.dim, e.itemBias ? items.bias.data() : nullptr,
+    gemmNT(users.data(), n, items.items.data(), e.numItems, e.dim, e.itemBias ? items.bias.data() : nullptr,
                 scores.data(), s);
     scores.download(out + u0 * e.numItems, n * e.numItems);
   }
@@ -123,7 +129,7 @@ void scoreTopKCuda(const EmbeddingView& e, const CsrView& exclude, int64_t k, in
     const int64_t n = std::min(chunk, e.numUsers - u0);
     users.upload(e.users + u0 * e.dim, n * e.dim);
     if (e.numItems > 0)
-      launchScore(users.data(), n, items.items.data(), e.numItems, e.dim, e.itemBias ? items.bias.data() : nullptr,
+      gemmNT(users.data(), n, items.items.data(), e.numItems, e.dim, e.itemBias ? items.bias.data() : nullptr,
                   scores.data(), s);
     RowSelectArgs args = rowChunk(scores.data(), n, e.numItems, u0, excluded, k, nanPosition.data());
     args.outCols = chunkCols.data();

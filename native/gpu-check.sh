@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Proves the CUDA kernels on a machine with an NVIDIA GPU and the CUDA toolkit; Node is not needed.
 # Builds the Node-free programs from the same sources as the addon, runs every CUDA op against its CPU
-# twin (native/tests), runs compute-sanitizer (memcheck, racecheck) over them, and writes the GPU
-# benchmark as JSON: the ranking ops (topK, scoreTopK, rankingMetrics) and the sequential recommenders'
-# transformer (gradient with dropout, Adam epoch with clipping, encode; sasrecEpoch / bert4recEpoch timings on
+# twin (native/tests: top-k, scoring, metrics, LLM-Rec's fused-ranker gradient/epoch/vectors and adapter
+# gradient/epoch, the sequential recommenders' transformer), runs compute-sanitizer (memcheck, racecheck)
+# over them, and writes the GPU benchmark as JSON: the ranking ops (topK, scoreTopK, rankingMetrics),
+# LLM-Rec's fusionEpoch, fusionVectors and adapterEpoch on generated data, and the transformer (gradient
+# with dropout, Adam epoch with clipping, encode; sasrecEpoch / bert4recEpoch timings on
 # MovieLens-100K-shaped workloads). Usage (from the repository root):  native/gpu-check.sh <out-dir>
 # Then copy <out-dir>/gpu-bench.json to bench/results/<gpu>-<date>.json and quote it in README.
 set -euo pipefail

@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "../tests/fixtures.h"
+#include "semrec/adapter.h"
 #include "semrec/device.h"
+#include "semrec/fusion.h"
 #include "semrec/metrics.h"
 #include "semrec/parallel.h"
 #include "semrec/score.h"
@@ -78,6 +80,81 @@ double readOnlyPass(const std::vector<float>& s, int threads) {
   return static_cast<double>(sink.load());
 }
 
+
+// LLM-Rec's kernels: a fused-ranker epoch (hybrid fusion, 4 negatives, batch 64), the fused vectors of
+// every user and item, and an adapter epoch (use-lite's 512-d vectors to 64-d, 4 experts).
+void llmrecBench(bool quick, int runs, const ExecConfig& config, bool gpu, fixtures::Random& rng) {
+  using namespace semrec::train;
+  const int64_t users = quick ? 2000 : 100000, items = quick ? 1000 : 20000, pairs = quick ? 20000 : 500000;
+  const FusionLayout L = FusionLayout::make(users, items, 64, 64, 32, FusionMode::Hybrid);
+  std::vector<float> params(L.total), itemSem(items * 64), userSem(users * 64), userWeight(users, 4.0f);
+  for (float& v : params) v = 0.1f * rng.uniform();
+  params[L.wc] = params[L.ws] = 1.0f;
+  for (float& v : itemSem) v = rng.uniform();
+  for (float& v : userSem) v = rng.uniform();
+  OwnedRankSamples samples;
+  for (int64_t p = 0; p < pairs; ++p) {
+    samples.users.push_back(static_cast<int32_t>(rng.integer(0, users - 1)));
+    samples.pos.push_back(static_cast<int32_t>(rng.integer(0, items - 1)));
+    samples.pairWeight.push_back(1.0f);
+    for (int n = 0; n < 4; ++n) samples.neg.push_back(static_cast<int32_t>(rng.integer(0, items - 1)));
+  }
+  const FusionInputs in{itemSem.data(), userSem.data(), userWeight.data()};
+  FusionHyper h;
+  h.adam.lr = 1e-3f;
+  const RankSamples view = samples.view(4);
+  // Per positive: 5 scores and their gradients over the fused width, plus the batch's projections.
+  const double flops = 2.0 * pairs * 5 * L.width * 3;
+  for (const char* device : {"cpu", "cuda"}) {
+    const bool cuda = device[1] == 'u';
+    if (cuda && !gpu) continue;
+    std::vector<float> p = params, m(L.total, 0.0f), v(L.total, 0.0f);
+    int64_t step = 0;
+    emit("fusionEpoch", device, users, items, L.width, 4, timeIt(std::max(1, runs / 3), [&] {
+           if (cuda)
+             fusionEpochCuda(L, p.data(), m.data(), v.data(), &step, in, view, h, 7, config);
+           else
+             fusionEpoch(L, p.data(), m.data(), v.data(), &step, in, view, h, 7, config);
+         }), 0, flops);
+  }
+  std::vector<int32_t> all(users);
+  for (int64_t u = 0; u < users; ++u) all[u] = static_cast<int32_t>(u);
+  std::vector<float> uo(users * L.width), io(items * L.width), bo(items);
+  const double vflops = 2.0 * (users + items) * L.projRows * L.semDim;
+  emit("fusionVectors", "cpu", users, items, L.width, 0, timeIt(runs, [&] {
+         fusionVectors(L, params.data(), itemSem.data(), all.data(), userSem.data(), users, {}, uo.data(), io.data(), bo.data(), config);
+       }), 0, vflops);
+  if (gpu)
+    emit("fusionVectors", "cuda", users, items, L.width, 0, timeIt(runs, [&] {
+           fusionVectorsCuda(L, params.data(), itemSem.data(), all.data(), userSem.data(), users, {}, uo.data(), io.data(), bo.data(), config);
+         }), 0, vflops);
+
+  const int64_t rows = quick ? 2000 : 10000, inDim = 512;
+  const AdapterLayout A = AdapterLayout::make(inDim, 64, 4);
+  std::vector<float> ap(A.total), x(rows * inDim);
+  for (float& v : ap) v = 0.05f * rng.uniform();
+  for (float& v : x) v = rng.uniform();
+  std::vector<int32_t> va, vb;
+  for (int64_t r = 0; r + 1 < rows; r += 2) {
+    va.push_back(static_cast<int32_t>(r));
+    vb.push_back(static_cast<int32_t>(r + 1));
+  }
+  AdapterHyper ah;
+  const double aflops = 3.0 * 2.0 * rows * A.matrixRows * inDim;
+  for (const char* device : {"cpu", "cuda"}) {
+    const bool cuda = device[1] == 'u';
+    if (cuda && !gpu) continue;
+    std::vector<float> p = ap, m(A.total, 0.0f), v(A.total, 0.0f);
+    int64_t step = 0;
+    emit("adapterEpoch", device, rows, inDim, 64, 4, timeIt(std::max(1, runs / 3), [&] {
+           const MatrixView xv{x.data(), rows, inDim};
+           if (cuda)
+             adapterEpochCuda(A, p.data(), m.data(), v.data(), &step, xv, va.data(), vb.data(), va.size(), ah, 3, config);
+           else
+             adapterEpoch(A, p.data(), m.data(), v.data(), &step, xv, va.data(), vb.data(), va.size(), ah, 3, config);
+         }), 0, aflops);
+  }
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,6 +216,7 @@ int main(int argc, char** argv) {
            timeIt(runs, [&] { scoreTopKCuda(e, {}, 10, cols.data(), top.data(), config); }), 0, flops);
   }
 
+  llmrecBench(quick, runs, config, gpu, rng);
   // k carries the token count of the epoch; flops are estimated (transformer_bench.h epochFlops).
   transformer_bench::run(
       quick, gpu, runs, config,

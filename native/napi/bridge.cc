@@ -185,7 +185,52 @@ MatrixView Args::matrix(const char* name, int64_t rows, bool required) const {
   return {data.data, rows, dim};
 }
 
+// ---- argument helpers of the trainers ----
+
+double real(const Napi::CallbackInfo& info, const Args& args, const char* field, double min, double max) {
+  const Napi::Value v = info[0].As<Napi::Object>().Get(field);
+  if (v.IsUndefined() || v.IsNull()) fail(ErrorCode::InvalidArgType, args.name(field) + " is required (a number)");
+  if (!v.IsNumber()) fail(ErrorCode::InvalidArgType, args.name(field) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (std::isnan(d)) fail(ErrorCode::NanInput, args.name(field) + " is NaN");
+  if (!(d >= min && d <= max))
+    fail(ErrorCode::OutOfRange, args.name(field) + " must be in [" + std::to_string(min) + ", " + std::to_string(max) +
+                                    "], got " + std::to_string(d));
+  return d;
+}
+
+std::string text(const Napi::CallbackInfo& info, const Args& args, const char* field) {
+  const Napi::Value v = info[0].As<Napi::Object>().Get(field);
+  if (!v.IsString()) fail(ErrorCode::InvalidArgType, args.name(field) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+void requireLength(const std::string& label, int64_t got, int64_t want, const std::string& how) {
+  if (got != want)
+    fail(ErrorCode::InvalidArgValue,
+         label + " must have " + how + " = " + std::to_string(want) + " entries, got " + std::to_string(got));
+}
+
+float* mutableFloat32(const Args& args, const char* field, int64_t length, const std::string& how) {
+  const auto a = args.float32(field, true);
+  requireLength(args.name(field), a.length, length, how);
+  return const_cast<float*>(a.data);
+}
+
+const float* float32Of(const Args& args, const char* field, int64_t length, const std::string& how) {
+  const auto a = args.float32(field, true);
+  requireLength(args.name(field), a.length, length, how);
+  return a.data;
+}
+
+ExecConfig configOf(const Napi::CallbackInfo& info, const Args& args) {
+  ExecConfig c{instance(info.Env()).numThreads};
+  if (args.has("numThreads")) c.numThreads = static_cast<int>(args.integer("numThreads", 1, 1024));
+  return c;
+}
+
 namespace {
+
 template <class ArrayT>
 ArrayT newArray(Napi::Env env, int64_t length, KeepAlive& keep, const char* what) {
   // V8 caps typed arrays well below this; asking more would fail with an unhelpful RangeError.

@@ -82,6 +82,20 @@ class Args {
   KeepAlive& keep_;
 };
 
+// ---- argument helpers of the trainers (the Args methods cover arrays and integers) ----
+
+// A required finite number field in [min, max].
+double real(const Napi::CallbackInfo& info, const Args& args, const char* field, double min, double max);
+// A required string field.
+std::string text(const Napi::CallbackInfo& info, const Args& args, const char* field);
+// InvalidArgValue "<label> must have <how> = <want> entries, got <got>" unless got == want.
+void requireLength(const std::string& label, int64_t got, int64_t want, const std::string& how);
+// A parameter array the op updates in place (the caller owns it and leaves it alone while the op runs).
+float* mutableFloat32(const Args& args, const char* field, int64_t length, const std::string& how);
+const float* float32Of(const Args& args, const char* field, int64_t length, const std::string& how);
+// The environment's thread count, or the call's numThreads.
+ExecConfig configOf(const Napi::CallbackInfo& info, const Args& args);
+
 // Allocates a JS TypedArray output, held by `keep`; OutOfMemory if V8 refuses.
 Napi::Float32Array newFloat32(Napi::Env env, int64_t length, KeepAlive& keep, const char* what);
 Napi::Int32Array newInt32(Napi::Env env, int64_t length, KeepAlive& keep, const char* what);

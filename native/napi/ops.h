@@ -10,6 +10,8 @@ void registerOps(Napi::Env env, Napi::Object exports);
 void registerTrainOps(Napi::Env env, Napi::Object exports);
 // logistic_ops.cc: the sentiment head's logistic-regression fit.
 void registerLogisticOps(Napi::Env env, Napi::Object exports);
+// llmrec_ops.cc: LLM-Rec's fused ranker, semantic adapter and preference sums.
+void registerLlmRecOps(Napi::Env env, Napi::Object exports);
 // sequential_ops.cc: the sequential recommenders' transformer (SASRec, BERT4Rec).
 void registerSequentialOps(Napi::Env env, Napi::Object exports);
 

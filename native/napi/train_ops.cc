@@ -29,51 +29,6 @@ constexpr int64_t kMaxIndex = INT32_MAX;
 constexpr int64_t kMaxDim = 1 << 16;
 constexpr int64_t kMaxSeed = (int64_t{1} << 53) - 1;  // what a JS number holds exactly
 
-// ---- argument helpers (the shared Args covers arrays and integers; trainers also need reals) ----
-
-double real(const Napi::CallbackInfo& info, const Args& args, const char* field, double min, double max) {
-  const Napi::Value v = info[0].As<Napi::Object>().Get(field);
-  if (v.IsUndefined() || v.IsNull()) fail(ErrorCode::InvalidArgType, args.name(field) + " is required (a number)");
-  if (!v.IsNumber()) fail(ErrorCode::InvalidArgType, args.name(field) + " must be a number");
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (std::isnan(d)) fail(ErrorCode::NanInput, args.name(field) + " is NaN");
-  if (!(d >= min && d <= max))
-    fail(ErrorCode::OutOfRange, args.name(field) + " must be in [" + std::to_string(min) + ", " + std::to_string(max) +
-                                    "], got " + std::to_string(d));
-  return d;
-}
-
-std::string text(const Napi::CallbackInfo& info, const Args& args, const char* field) {
-  const Napi::Value v = info[0].As<Napi::Object>().Get(field);
-  if (!v.IsString()) fail(ErrorCode::InvalidArgType, args.name(field) + " must be a string");
-  return v.As<Napi::String>().Utf8Value();
-}
-
-void requireLength(const std::string& label, int64_t got, int64_t want, const std::string& how) {
-  if (got != want)
-    fail(ErrorCode::InvalidArgValue,
-         label + " must have " + how + " = " + std::to_string(want) + " entries, got " + std::to_string(got));
-}
-
-// A parameter array the op updates in place (the caller owns it; see the file comment).
-float* mutableFloat32(const Args& args, const char* field, int64_t length, const std::string& how) {
-  const auto a = args.float32(field, true);
-  requireLength(args.name(field), a.length, length, how);
-  return const_cast<float*>(a.data);
-}
-
-const float* float32Of(const Args& args, const char* field, int64_t length, const std::string& how) {
-  const auto a = args.float32(field, true);
-  requireLength(args.name(field), a.length, length, how);
-  return a.data;
-}
-
-ExecConfig configOf(const Napi::CallbackInfo& info, const Args& args) {
-  ExecConfig c{instance(info.Env()).numThreads};
-  if (args.has("numThreads")) c.numThreads = static_cast<int>(args.integer("numThreads", 1, 1024));
-  return c;
-}
-
 // The training pairs (user, item), each user's positives, and where an epoch's samples come from.
 struct SampleSource {
   PairSamples pairs;

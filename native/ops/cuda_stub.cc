@@ -1,6 +1,8 @@
 // Stands in for cuda/*.cu in builds without nvcc: the CUDA entry points exist and say why they cannot run.
 #include "semrec/device.h"
 #include "semrec/error.h"
+#include "semrec/adapter.h"
+#include "semrec/fusion.h"
 #include "semrec/metrics.h"
 #include "semrec/score.h"
 #include "semrec/topk.h"
@@ -35,5 +37,28 @@ void rankingMetricsCuda(const MatrixView&, const CsrView&, const CsrView&, const
                         MetricsOutput&, const ExecConfig&) {
   noCuda("rankingMetrics");
 }
+
+namespace train {
+double fusionGradientCuda(const FusionLayout&, const float*, const FusionInputs&, const RankSamples&, const FusionHyper&,
+                          uint64_t, const float*, float*, const ExecConfig&) {
+  noCuda("fusionGradient");
+}
+double fusionEpochCuda(const FusionLayout&, float*, float*, float*, int64_t*, const FusionInputs&, const RankSamples&,
+                       const FusionHyper&, uint64_t, const ExecConfig&) {
+  noCuda("fusionEpoch");
+}
+void fusionVectorsCuda(const FusionLayout&, const float*, const float*, const int32_t*, const float*, int64_t, const FusionInputs&, float*,
+                       float*, float*, const ExecConfig&) {
+  noCuda("fusionVectors");
+}
+double adapterGradientCuda(const AdapterLayout&, const float*, const MatrixView&, const int32_t*, const int32_t*, int64_t,
+                           const AdapterHyper&, uint64_t, const float*, float*, const ExecConfig&) {
+  noCuda("adapterGradient");
+}
+double adapterEpochCuda(const AdapterLayout&, float*, float*, float*, int64_t*, const MatrixView&, const int32_t*,
+                        const int32_t*, int64_t, const AdapterHyper&, uint64_t, const ExecConfig&) {
+  noCuda("adapterEpoch");
+}
+}  // namespace train
 
 }  // namespace semrec

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "fixtures.h"
+#include "semrec/adapter.h"
 #include "semrec/device.h"
+#include "semrec/fusion.h"
 #include "semrec/error.h"
 #include "semrec/metrics.h"
 #include "semrec/ranking.h"
@@ -203,6 +205,160 @@ struct Shape {
 };
 const std::vector<Shape> kShapes = {{1, 1}, {1, 7}, {3, 10}, {17, 100}, {64, 1000}, {5, 3000}, {300, 257}};
 
+
+// ---- LLM-Rec's kernels: the fused ranker and the semantic adapter, CUDA against the CPU twin ----
+
+// Within `tolerance` of the larger of 1 and the largest |cpu| value (float32 sums in other orders).
+void expectAllClose(const std::vector<float>& cpu, const std::vector<float>& gpu, float tolerance, const std::string& what) {
+  check(cpu.size() == gpu.size(), what + ": sizes differ");
+  float scale = 1;
+  for (float v : cpu) scale = std::max(scale, std::fabs(v));
+  for (size_t i = 0; i < cpu.size(); ++i)
+    check(std::fabs(cpu[i] - gpu[i]) <= tolerance * scale,
+          what + ": mismatch at " + std::to_string(i) + " (" + std::to_string(cpu[i]) + " vs " + std::to_string(gpu[i]) + ")");
+}
+
+struct FusionProblem {
+  train::FusionLayout layout;
+  std::vector<float> params, itemSem, userSem, userWeight, pairWeight, historyWeight;
+  std::vector<int32_t> users, pos, neg, historyIndptr{0}, historyItems;
+  int64_t negatives = 0;
+  train::FusionInputs inputs() const {
+    train::FusionInputs in{itemSem.data(), userSem.data(), userWeight.data()};
+    in.historyIndptr = historyIndptr.data();
+    in.historyItems = historyItems.data();
+    in.historyWeight = historyWeight.data();
+    return in;
+  }
+  train::RankSamples samples() const {
+    return {users.data(), pos.data(), pairWeight.data(), neg.data(), static_cast<int64_t>(users.size()), negatives};
+  }
+};
+
+FusionProblem fusionProblem(Random& rng, train::FusionMode mode, int64_t numUsers, int64_t numItems, int64_t samples,
+                            int64_t negatives) {
+  FusionProblem p;
+  p.layout = train::FusionLayout::make(numUsers, numItems, 16, 12, 8, mode);
+  p.params.resize(p.layout.total);
+  for (float& v : p.params) v = 0.3f * rng.uniform();
+  p.params[p.layout.wc] = 1.0f;
+  p.params[p.layout.ws] = 0.8f;
+  p.itemSem.resize(numItems * 12);
+  p.userSem.resize(numUsers * 12);
+  for (float& v : p.itemSem) v = rng.uniform();
+  for (float& v : p.userSem) v = rng.uniform();
+  // Histories of up to 6 distinct items; Z_u is the sum of their weights (the history term's normaliser).
+  p.userWeight.assign(numUsers, 0.0f);
+  for (int64_t u = 0; u < numUsers; ++u) {
+    std::vector<int32_t> row;
+    for (int64_t k = rng.integer(0, 6); k > 0; --k) row.push_back(static_cast<int32_t>(rng.integer(0, numItems - 1)));
+    std::sort(row.begin(), row.end());
+    row.erase(std::unique(row.begin(), row.end()), row.end());
+    for (int32_t i : row) {
+      p.historyItems.push_back(i);
+      p.historyWeight.push_back(0.5f + 0.5f * (rng.uniform() + 1.0f));
+      p.userWeight[u] += p.historyWeight.back();
+    }
+    p.historyIndptr.push_back(static_cast<int32_t>(p.historyItems.size()));
+  }
+  p.negatives = negatives;
+  for (int64_t q = 0; q < samples; ++q) {
+    const int32_t u = static_cast<int32_t>(rng.integer(0, numUsers - 1));
+    p.users.push_back(u);
+    p.pos.push_back(static_cast<int32_t>(rng.integer(0, numItems - 1)));
+    p.pairWeight.push_back(p.userWeight[u] * 0.45f * (rng.uniform() + 1.0f));  // may exceed Z_u: then no exclusion
+    for (int64_t n = 0; n < negatives; ++n) p.neg.push_back(static_cast<int32_t>(rng.integer(0, numItems - 1)));
+  }
+  return p;
+}
+
+void llmrecCases() {
+  const train::FusionMode modes[] = {train::FusionMode::Early, train::FusionMode::Late, train::FusionMode::Hybrid};
+  const char* modeNames[] = {"early", "late", "hybrid"};
+  for (int mi = 0; mi < 3; ++mi) {
+    for (train::RankLoss loss : {train::RankLoss::Hinge, train::RankLoss::Bpr, train::RankLoss::Softmax}) {
+      const std::string name = std::string("cuda fusionGradient parity, ") + modeNames[mi] + " loss " + std::to_string(static_cast<int>(loss));
+      runCase(name, true, [&] {
+        Random rng(101 + mi * 7 + static_cast<int>(loss));
+        const FusionProblem p = fusionProblem(rng, modes[mi], 40, 90, 64, 4);
+        train::FusionHyper h;
+        h.loss = loss;
+        h.dropout = 0.1f;
+        std::vector<float> cpu(p.layout.total), gpu(p.layout.total);
+        const double lc = train::fusionGradient(p.layout, p.params.data(), p.inputs(), p.samples(), h, 5, nullptr, cpu.data(), kConfig);
+        const double lg = train::fusionGradientCuda(p.layout, p.params.data(), p.inputs(), p.samples(), h, 5, nullptr, gpu.data(), kConfig);
+        expectClose(lc, lg, 1e-5 * std::max(1.0, std::fabs(lc)), name + ": loss");
+        expectAllClose(cpu, gpu, 1e-4f, name + ": gradient");
+      });
+    }
+    const std::string name = std::string("cuda fusionEpoch parity (several batches, dropout), ") + modeNames[mi];
+    runCase(name, true, [&] {
+      Random rng(303 + mi);
+      const FusionProblem p = fusionProblem(rng, modes[mi], 60, 150, 500, 4);
+      train::FusionHyper h;
+      h.adam.lr = 0.01f;
+      h.batchSize = 64;
+      h.reg = 0.01f;
+      std::vector<float> cpu = p.params, gpu = p.params;
+      std::vector<float> mc(p.layout.total, 0.0f), vc(p.layout.total, 0.0f), mg(p.layout.total, 0.0f), vg(p.layout.total, 0.0f);
+      int64_t sc = 0, sg = 0;
+      const double lc = train::fusionEpoch(p.layout, cpu.data(), mc.data(), vc.data(), &sc, p.inputs(), p.samples(), h, 9, ExecConfig{1});
+      const double lg = train::fusionEpochCuda(p.layout, gpu.data(), mg.data(), vg.data(), &sg, p.inputs(), p.samples(), h, 9, kConfig);
+      check(sc == sg, name + ": step counts differ");
+      expectClose(lc, lg, 1e-4 * std::max(1.0, std::fabs(lc)), name + ": loss");
+      expectAllClose(cpu, gpu, 1e-3f, name + ": parameters after the epoch");
+    });
+    const std::string vname = std::string("cuda fusionVectors parity, ") + modeNames[mi];
+    runCase(vname, true, [&] {
+      Random rng(404 + mi);
+      const FusionProblem p = fusionProblem(rng, modes[mi], 300, 2000, 1, 1);
+      std::vector<int32_t> users;
+      for (int32_t u = 0; u < 300; u += 3) users.push_back(u);
+      std::vector<float> userSem(users.size() * 12);
+      for (size_t r = 0; r < users.size(); ++r)
+        std::copy(p.userSem.begin() + users[r] * 12, p.userSem.begin() + (users[r] + 1) * 12, userSem.begin() + r * 12);
+      const int64_t F = p.layout.width, n = static_cast<int64_t>(users.size());
+      std::vector<float> uc(n * F), ug(n * F), ic(2000 * F), ig(2000 * F), bc(2000), bg(2000);
+      const train::FusionInputs history = p.inputs();
+      train::fusionVectors(p.layout, p.params.data(), p.itemSem.data(), users.data(), userSem.data(), n, history, uc.data(), ic.data(), bc.data(), kConfig);
+      train::fusionVectorsCuda(p.layout, p.params.data(), p.itemSem.data(), users.data(), userSem.data(), n, history, ug.data(), ig.data(), bg.data(), kConfig);
+      expectAllClose(uc, ug, 1e-5f, vname + ": users");
+      expectAllClose(ic, ig, 1e-5f, vname + ": items");
+      check(bc == bg, vname + ": item biases differ");
+    });
+  }
+  for (int64_t inDim : {int64_t{32}, int64_t{512}}) {
+    const std::string name = "cuda adapterGradient and adapterEpoch parity, inDim=" + std::to_string(inDim);
+    runCase(name, true, [&] {
+      Random rng(505 + inDim);
+      const train::AdapterLayout L = train::AdapterLayout::make(inDim, 24, 4);
+      std::vector<float> params(L.total), x(300 * inDim);
+      for (float& v : params) v = 0.1f * rng.uniform();
+      for (float& v : x) v = rng.uniform();
+      std::vector<int32_t> a, b;
+      for (int32_t p = 0; p < 150; ++p) {
+        a.push_back(2 * p);
+        b.push_back(static_cast<int32_t>(rng.integer(0, 299)));
+      }
+      train::AdapterHyper h;
+      h.batchSize = 64;
+      h.adam.lr = 1e-3f;
+      const MatrixView xv{x.data(), 300, inDim};
+      std::vector<float> gc(L.total), gg(L.total);
+      const double lc = train::adapterGradient(L, params.data(), xv, a.data(), b.data(), 40, h, 3, nullptr, gc.data(), kConfig);
+      const double lg = train::adapterGradientCuda(L, params.data(), xv, a.data(), b.data(), 40, h, 3, nullptr, gg.data(), kConfig);
+      expectClose(lc, lg, 1e-5 * std::max(1.0, std::fabs(lc)), name + ": loss");
+      expectAllClose(gc, gg, 1e-4f, name + ": gradient");
+      std::vector<float> pc = params, pg = params, mc(L.total, 0.0f), vc(L.total, 0.0f), mg(L.total, 0.0f), vg(L.total, 0.0f);
+      int64_t sc = 0, sg = 0;
+      const double ec = train::adapterEpoch(L, pc.data(), mc.data(), vc.data(), &sc, xv, a.data(), b.data(), 150, h, 8, kConfig);
+      const double eg = train::adapterEpochCuda(L, pg.data(), mg.data(), vg.data(), &sg, xv, a.data(), b.data(), 150, h, 8, kConfig);
+      check(sc == sg, name + ": step counts differ");
+      expectClose(ec, eg, 1e-4 * std::max(1.0, std::fabs(ec)), name + ": epoch loss");
+      expectAllClose(pc, pg, 1e-3f, name + ": parameters after the epoch");
+    });
+  }
+}
 }  // namespace
 
 int main() {
@@ -372,6 +528,7 @@ int main() {
     });
   }
 
+  llmrecCases();
   transformer_cases::addCases(runCase);
 
   std::printf("\n%d passed, %d failed, %d skipped\n", passed, failed, skipped);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { DenseIdMap, InteractionStore } from '../../ts/data/store';
 import { isSemrecError } from '../../ts/errors';
 import { historyOf } from '../../ts/eval/fold-in';
+import { type FusionMode, fusionLayout, fusionVectorsReference } from '../../ts/kernels/fusion';
 import { rankingMetricsFromTopK } from '../../ts/kernels/metrics';
 import type { BaseRecommender } from '../../ts/models/base';
 import type { HistoryEvent } from '../../ts/models/contract';
@@ -34,6 +35,7 @@ const QUICK: Partial<Record<ModelName, object>> = {
   itemknn: { neighbors: 20 },
   sasrec: { epochs: 3, hidden: 16, inner: 32, layers: 1, maxLength: 20, batchSize: 256 },
   bert4rec: { epochs: 3, hidden: 16, inner: 32, layers: 1, maxLength: 20, batchSize: 64 },
+  llmrec: { epochs: 5, dim: 8, semDim: 8, lateDim: 4, adapterEpochs: 2 },
 };
 
 /** Settings that learn the planted fixture well (as in models.test.ts). */
@@ -46,6 +48,7 @@ const TRAINED: Partial<Record<ModelName, object>> = {
   lightfm: { epochs: 20, dim: 16 },
   sasrec: { epochs: 40, hidden: 16, inner: 32, layers: 1, maxLength: 30, batchSize: 128, lr: 0.01 },
   bert4rec: { epochs: 40, hidden: 32, inner: 64, layers: 1, maxLength: 30, batchSize: 64, lr: 0.005 },
+  llmrec: { epochs: 30, dim: 16, semDim: 16, lateDim: 8, lr: 0.01, adapterEpochs: 5 },
 };
 
 function expectCode(code: string, pattern?: RegExp) {
@@ -111,6 +114,19 @@ function referenceItemVectors(name: ModelName, saved: SavedModel, params: Record
     case 'bert4rec':
       // The item-token embeddings lead the flat transformer parameters (transformerLayout: tokenEmb at 0).
       return items.map((i) => rowOf(a.weights, i, params.hidden as number));
+    case 'llmrec': {
+      // The fused item vectors [Q_i + (Wi s_i)_early, (Wi s_i)_late] from the flat parameters and the adapted text vectors.
+      const layout = fusionLayout({
+        numUsers: store.numUsers,
+        numItems: n,
+        collabDim: params.dim as number,
+        semDim: saved.meta.semDim as number,
+        lateDim: params.lateDim as number,
+        mode: params.fusion as FusionMode,
+      });
+      const fused = fusionVectorsReference(layout, a.params, a.itemSem, [], undefined);
+      return items.map((i) => Array.from(fused.items.subarray(i * layout.width, (i + 1) * layout.width)));
+    }
     default:
       throw new Error(`no vector reference for ${name}`);
   }

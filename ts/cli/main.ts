@@ -13,6 +13,7 @@ import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
 import { registerExperiment } from './commands/experiment';
+import { registerQuickstart } from './commands/quickstart';
 import { registerRecommend } from './commands/recommend';
 import { registerTrain } from './commands/train';
 import { registerTune } from './commands/tune';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerEmbed(program);
   registerExperiment(program);
+  registerQuickstart(program);
   registerTrain(program);
   registerRecommend(program);
   registerTune(program);

@@ -7,6 +7,7 @@
  * - leaveOneOut: per user, the latest interaction is the test item, the one before it the validation item.
  * - ratioSplit: per user, a random (or time-ordered) 80/20 or 8:1:1 division, as RecBole's RO/TO + RS.
  * - temporalSplit: one global time cut, so nothing after the cut is in training.
+ * - coldItemSplit: a seeded share of the items with all their interactions held out (cold-start items).
  * - kCore / compact / toImplicit: filters applied before splitting.
  */
 import { SemrecError } from '../errors';
@@ -17,7 +18,7 @@ import { DenseIdMap, type InteractionStore, InteractionStore as Store, type Item
 export const DEFAULT_SPLIT_SEED = 2020;
 
 export interface ProtocolDescription {
-  name: 'leave-one-out' | 'ratio' | 'temporal';
+  name: 'leave-one-out' | 'ratio' | 'temporal' | 'cold-items';
   seed?: number;
   parameters: Record<string, unknown>;
   counts: { train: number; validation?: number; test: number };
@@ -41,6 +42,8 @@ export interface Split {
   validation?: InteractionStore;
   test: InteractionStore;
   protocol: ProtocolDescription;
+  /** The only items the protocol ranks, ascending (cold-items: the held-out items); absent: every item. */
+  candidates?: Int32Array;
 }
 
 export interface LeaveOneOutOptions {
@@ -206,6 +209,66 @@ export function temporalSplit(store: InteractionStore, options: TemporalSplitOpt
       (validationCut !== undefined ? `train before ${iso(validationCut)}, validation from then until ${iso(testCut)}, ` : `train before ${iso(testCut)}, `) +
       `test from ${iso(testCut)} on; no training interaction is later than any test interaction. ${c}`,
   });
+}
+
+export interface ColdItemSplitOptions {
+  /** Share of the items (those with interactions) held out with all their interactions; default COLD_ITEM_SHARE. */
+  share?: number;
+  /** Share of each user's remaining interactions held out for validation; default COLD_VALIDATION_SHARE (0: none). */
+  validation?: number;
+  /** Default DEFAULT_SPLIT_SEED. */
+  seed?: number;
+}
+
+/** The cold-item protocol's held-out share of the items. */
+export const COLD_ITEM_SHARE = 0.2;
+/** Validation share of each user's warm interactions (early stopping on warm items). */
+export const COLD_VALIDATION_SHARE = 0.1;
+
+/**
+ * The usual cold-start item protocol: a seeded `share` of the items that have interactions is held out with
+ * all their interactions (the test part); the other interactions are divided per user into training and
+ * validation as ratioSplit divides them. Evaluation ranks each user's held-out items among the held-out
+ * items only (`candidates`), so a model has to place items it never saw an interaction of.
+ */
+export function coldItemSplit(store: InteractionStore, options: ColdItemSplitOptions = {}): Split {
+  const seed = checkSeed(options.seed);
+  const share = options.share ?? COLD_ITEM_SHARE;
+  const validationShare = options.validation ?? COLD_VALIDATION_SHARE;
+  if (!(share > 0 && share < 1)) throw new SemrecError(`coldItemSplit: share must be in (0, 1), got ${share}`, 'ERR_INVALID_ARG_VALUE');
+  if (!(validationShare >= 0 && validationShare < 1)) throw new SemrecError(`coldItemSplit: validation must be in [0, 1), got ${validationShare}`, 'ERR_INVALID_ARG_VALUE');
+  const rng = new Random(seed);
+  const active = new Uint8Array(store.numItems);
+  for (const i of store.itemIdx) active[i] = 1;
+  const items = Array.from(indicesWhere(active, 1));
+  rng.shuffle(items);
+  const count = Math.max(1, Math.round(share * items.length));
+  const cold = new Uint8Array(store.numItems);
+  for (const i of items.slice(0, count)) cold[i] = 1;
+  const part = new Uint8Array(store.numInteractions);
+  const { indptr, interactions } = store.byUser();
+  const withValidation = validationShare > 0;
+  for (let u = 0; u < store.numUsers; u++) {
+    const warm = Array.from(interactions.subarray(indptr[u], indptr[u + 1])).filter((e) => {
+      if (cold[store.itemIdx[e]]) part[e] = TEST;
+      return !cold[store.itemIdx[e]];
+    });
+    if (!withValidation || warm.length === 0) continue;
+    const ordered = rng.fork(u).shuffle(warm) as number[];
+    const counts = ratioCounts(warm.length, [1 - validationShare, validationShare]);
+    for (let c = 0; c < counts[1]; c++) part[ordered[counts[0] + c]] = VALIDATION;
+  }
+  const split = assemble(store, part, withValidation, {
+    name: 'cold-items',
+    seed,
+    parameters: { share, validation: validationShare, coldItems: count },
+    describe: (c) =>
+      `Cold-start items: ${count.toLocaleString('en-US')} of the ${items.length.toLocaleString('en-US')} items with interactions (${+(share * 100).toFixed(1)}%, seed ${seed}) ` +
+      `are held out with all their interactions; each user's held-out interactions are ranked among the held-out items only` +
+      (withValidation ? `, and ${+(validationShare * 100).toFixed(1)}% of each user's other interactions are the validation part` : '') +
+      `. ${c}`,
+  });
+  return { ...split, candidates: indicesWhere(cold, 1) };
 }
 
 export interface KCoreOptions {

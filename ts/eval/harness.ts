@@ -7,7 +7,7 @@
  */
 import os from 'node:os';
 
-import { leaveOneOut, ratioSplit, temporalSplit, type ProtocolDescription, type Split } from '../data/splits';
+import { coldItemSplit, leaveOneOut, ratioSplit, temporalSplit, type ProtocolDescription, type Split } from '../data/splits';
 import type { InteractionStore } from '../data/store';
 import { SemrecError } from '../errors';
 import type { Csr, ItemFeatures } from '../kernels/types';
@@ -27,14 +27,17 @@ import { evaluateRanking, usersWithTruth } from './ranking';
 import { evaluateSampled, SAMPLED_NEGATIVES } from './sampled';
 import { pairedTests, summarize, type PairedTest } from './statistics';
 
-export const PROTOCOLS = ['ratio-8-1-1', 'ratio-80-20', 'leave-one-out', 'temporal'] as const;
+export const PROTOCOLS = ['ratio-8-1-1', 'ratio-80-20', 'leave-one-out', 'temporal', 'cold-items'] as const;
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
 /** Cut-offs reported by default (the issue's P/R/NDCG/MAP/HIT/MRR @5, 10, 20). */
 export const DEFAULT_KS = [5, 10, 20];
 export const DEFAULT_SEEDS = [42];
 
-/** The protocols' splits: RecBole's 8:1:1, the LLM-Rec paper's 80/20, Chat-REC's leave-one-out, a global time cut. */
+/**
+ * The protocols' splits: RecBole's 8:1:1, the LLM-Rec paper's 80/20, Chat-REC's leave-one-out, a global time
+ * cut, and cold-start items (20% of the items held out with all their interactions, ranked among themselves).
+ */
 export function splitByProtocol(store: InteractionStore, protocol: ProtocolName, seed: number): Split {
   switch (protocol) {
     case 'ratio-8-1-1':
@@ -45,6 +48,8 @@ export function splitByProtocol(store: InteractionStore, protocol: ProtocolName,
       return leaveOneOut(store, { validation: true, seed });
     case 'temporal':
       return temporalSplit(store, { ratios: [0.8, 0.1, 0.1] });
+    case 'cold-items':
+      return coldItemSplit(store, { seed });
     default:
       throw new SemrecError(`unknown protocol '${String(protocol)}' (known: ${PROTOCOLS.join(', ')})`, 'ERR_INVALID_ARG_VALUE');
   }
@@ -90,6 +95,8 @@ export interface SeedResult {
   epochs: number;
   bestEpoch: number;
   stoppedEarly: boolean;
+  /** What the model's fit report said (e.g. llmrec: the signals it used, "no item text"). */
+  notes?: string[];
 }
 
 export interface ModelResult {
@@ -106,6 +113,8 @@ export interface ModelResult {
   perSeed: SeedResult[];
   /** Paired tests against the reference model per per-user metric (absent for the reference itself). */
   tests?: Record<string, PairedTest>;
+  /** The distinct notes of the model's fits (see SeedResult.notes). */
+  notes?: string[];
 }
 
 export interface ExperimentReport {
@@ -168,7 +177,12 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     const train = userItems(split.train);
     const validation = split.validation ? userItems(split.validation) : undefined;
     const seenBefore = validation ? concatRows(train, validation) : train;
-    const exclude = options.excludeSeen === false ? undefined : seenBefore;
+    // Protocols that rank only some items (cold-items) exclude every other item for every user.
+    const exclude = split.candidates
+      ? outsideCandidates(split.candidates, store.numUsers, store.numItems)
+      : options.excludeSeen === false
+        ? undefined
+        : seenBefore;
     const truth = userItems(split.test);
     // Sequential models read each test user's ordered history: training then validation items, by time.
     let histories: Csr | undefined;
@@ -220,6 +234,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
         epochs: fitReport.epochs.length,
         bestEpoch: fitReport.bestEpoch,
         stoppedEarly: fitReport.stoppedEarly,
+        ...(fitReport.notes?.length ? { notes: fitReport.notes } : {}),
       });
       push(perUser, name, { users, values });
     }
@@ -246,8 +261,10 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       ranking: sampled ? 'sampled' : 'full',
       excluded: sampled
         ? `each held-out item ranked against ${SAMPLED_NEGATIVES} sampled items the user never interacted with`
-        : options.excludeSeen === false
-          ? 'all items ranked, including those of the user in the training and validation parts (as RecBole ranks for sequential models)'
+        : protocol === 'cold-items'
+          ? 'only the held-out (cold) items ranked; every other item excluded'
+          : options.excludeSeen === false
+            ? 'all items ranked, including those of the user in the training and validation parts (as RecBole ranks for sequential models)'
           : 'all items ranked; items of the user in the training and validation parts excluded',
       earlyStopping: usedEarlyStopping ? { metric: DEFAULT_STOPPING_METRIC, patience: DEFAULT_PATIENCE } : null,
       ci:
@@ -272,6 +289,17 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', node: process.version },
     createdAt: new Date().toISOString(),
   };
+}
+
+/** Every item outside `candidates`, as the same exclusion row for each of numUsers users. */
+function outsideCandidates(candidates: Int32Array, numUsers: number, numItems: number): Csr {
+  const inside = new Uint8Array(numItems);
+  for (const i of candidates) inside[i] = 1;
+  const outside = Int32Array.from(Array.from(inside.keys()).filter((i) => !inside[i]));
+  const indptr = Int32Array.from({ length: numUsers + 1 }, (_, u) => u * outside.length);
+  const indices = new Int32Array(numUsers * outside.length);
+  for (let u = 0; u < numUsers; u++) indices.set(outside, u * outside.length);
+  return { indptr, indices };
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -322,7 +350,9 @@ function summarizeModel(params: object, seeds: SeedResult[], users: PerUser[]): 
     }
   }
   const mean = (f: (s: SeedResult) => number) => seeds.reduce((a, s) => a + f(s), 0) / seeds.length;
+  const notes = [...new Set(seeds.flatMap((s) => s.notes ?? []))];
   return {
+    ...(notes.length ? { notes } : {}),
     params,
     metrics,
     ...(seeds.length > 1 ? { std } : {}),

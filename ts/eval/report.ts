@@ -116,6 +116,10 @@ export function renderMarkdown(report: ExperimentReport, command?: string): stri
       .map(([name, r]) => `${name} ${r.perSeed.map((s) => `${s.epochs} (${s.bestEpoch})`).join(', ')}`)
       .join('; ')}.`,
   );
+  for (const [name, r] of models) {
+    // Per-seed counts (texts encoded, cache hits) differ; the rest is what the reader needs to know.
+    for (const note of r.notes ?? []) if (!/^semantic side: /.test(note) || note === r.notes!.find((n) => /^semantic side: /.test(n))) lines.push(`Note (${name}): ${note}.`);
+  }
   lines.push('');
   lines.push('Hyperparameters (defaults filled in):');
   lines.push('');

@@ -232,6 +232,10 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
   protected prepareScoring(): Promise<void> {
     return Promise.resolve();
   }
+  /** Stage losses and notes a model adds to its fit report (called after the last epoch). */
+  protected fitExtras(): Pick<FitReport, 'stages' | 'notes'> {
+    return {};
+  }
   /** Scores of a block of valid users against every item. */
   protected abstract scoreBlock(users: Int32Array, options: ScoreOptions): Promise<Float32Array>;
   // The serving hooks below have no default behaviour: a model implements them, or overrides the public
@@ -261,8 +265,11 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
 
   // ---- the contract ----
 
+  /** Fit options a model takes beyond FitOptions (llmrec: its encoders and embedding cache). */
+  protected readonly extraFitOptions: readonly string[] = [];
+
   async fit(train: TrainingData, options: FitOptions = {}): Promise<FitReport> {
-    checkOptionKeys(options, FIT_OPTIONS, `${this.name}.fit`);
+    checkOptionKeys(options, [...FIT_OPTIONS, ...this.extraFitOptions], `${this.name}.fit`);
     if (options.itemFeatures !== undefined && !this.acceptsItemFeatures) {
       throw new SemrecError(
         `${this.name}.fit: option 'itemFeatures' is not used by ${this.name} (content vectors are for vbpr; lightfm builds its features from the dataset's metadata)`,
@@ -380,6 +387,7 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
       bestEpoch: maxEpochs === 0 ? 0 : validation ? bestEpoch : records.length,
       stoppedEarly,
       seconds,
+      ...this.fitExtras(),
     };
     this.catalogData = ModelCatalog.fromTrainingData(train);
     this.dataFingerprint = fingerprintOf(train);
@@ -536,8 +544,13 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     };
   }
 
+  /** The items recommend leaves out as seen, per user: the training items (models with live updates add theirs). */
+  protected seenRows(users: Int32Array): Csr {
+    return selectRows(this.seen!, users);
+  }
+
   private exclusions(users: Int32Array, options: RecommendOptions, what: string): Csr | undefined {
-    const seen = options.excludeSeen === false ? undefined : selectRows(this.seen!, users);
+    const seen = options.excludeSeen === false ? undefined : this.seenRows(users);
     if (options.exclude && options.exclude.indptr.length !== users.length + 1) {
       throw new SemrecError(`${what}: exclude must have one row per requested user (${users.length})`, 'ERR_INVALID_ARG_VALUE');
     }
@@ -557,6 +570,11 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
   get catalog(): ModelCatalog {
     this.requireReady(`${this.name}.catalog`);
     return this.catalogData!;
+  }
+
+  /** Appends items (raw ids, titles) to the catalog: for models that take new items after training. */
+  protected extendCatalog(items: readonly { id: string; title?: string }[], what: string): void {
+    this.catalogData = this.catalog.withItems(items, what);
   }
 
   /** The fingerprint of the data the model was trained on. */
@@ -726,7 +744,9 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     }
     const provenance = saved.provenance as ModelProvenance | undefined;
     const f = provenance?.fingerprint;
-    if (!f || typeof f.idsSha256 !== 'string' || typeof f.interactionsSha256 !== 'string' || f.numUsers !== numUsers || f.numItems !== numItems || !provenance.training) {
+    // Items added after training (llmrec's addItems) extend the catalog, not the training data.
+    const added = typeof saved.meta.addedItems === 'number' ? saved.meta.addedItems : 0;
+    if (!f || typeof f.idsSha256 !== 'string' || typeof f.interactionsSha256 !== 'string' || f.numUsers !== numUsers || f.numItems !== numItems - added || !provenance.training) {
       throw new SemrecError(`load: the provenance of ${where} (training-data fingerprint) is missing or inconsistent`, 'ERR_MODEL_CORRUPT');
     }
     const catalog = ModelCatalog.fromSection(saved.sections?.catalog, numUsers, numItems, where);

@@ -235,6 +235,24 @@ export class ModelCatalog {
     return index;
   }
 
+  /** This catalog with items appended (new raw ids, optional titles); a known or repeated id is refused. */
+  withItems(items: readonly { id: string; title?: string }[], what: string): ModelCatalog {
+    const ids = new Set(this.section.itemIds);
+    items.forEach((item, r) => {
+      if (typeof item?.id !== 'string' || item.id === '') throw new SemrecError(`${what}: items[${r}].id must be a non-empty string`, 'ERR_INVALID_ARG_TYPE');
+      if (ids.has(item.id)) throw new SemrecError(`${what}: items[${r}].id '${item.id}' is already in the catalog`, 'ERR_INVALID_ARG_VALUE');
+      ids.add(item.id);
+    });
+    const { items: data } = this.section;
+    const numeric: Record<string, (number | null)[]> = {};
+    for (const [field, values] of Object.entries(data.numeric)) numeric[field] = [...values, ...items.map(() => null)];
+    return new ModelCatalog({
+      userIds: this.section.userIds,
+      itemIds: [...this.section.itemIds, ...items.map((i) => i.id)],
+      items: { title: [...data.title, ...items.map((i) => i.title ?? null)], genres: [...data.genres, ...items.map(() => [])], numeric },
+    });
+  }
+
   /** How item `index` is shown: raw id, title, genres and numeric fields. */
   item(index: number): CatalogItem {
     const out: CatalogItem = { id: this.itemIds.raw(index), index };

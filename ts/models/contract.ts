@@ -60,6 +60,10 @@ export interface FitReport {
   bestEpoch: number;
   stoppedEarly: boolean;
   seconds: number;
+  /** Losses of training stages before the main epochs (e.g. LLM-Rec's adapter: 'adapter'), per epoch. */
+  stages?: Record<string, EpochRecord[]>;
+  /** What a report should say about this fit (e.g. "no item text: collaborative side only", simulated signals). */
+  notes?: string[];
 }
 
 export interface ScoreOptions {

@@ -11,6 +11,7 @@ import { BprModel, bprParams } from './bpr';
 import { ItemKnnModel, itemKnnParams } from './itemknn';
 import { LightFmModel, lightFmParams } from './lightfm';
 import { LightGcnModel, lightGcnParams } from './lightgcn';
+import { LlmRecModel, llmRecParams } from './llmrec';
 import { MfModel, mfParams } from './mf';
 import { NeuMfModel, neuMfParams } from './neumf';
 import { parseParams, type z } from './params';
@@ -38,6 +39,7 @@ export const modelRegistry = {
   lightgcn: entry({ schema: lightGcnParams, create: (p) => new LightGcnModel(p), description: 'LightGCN, 3-layer graph propagation, BPR, Adam' }),
   vbpr: entry({ schema: vbprParams, create: (p) => new VbprModel(p), description: 'VBPR with item content vectors, BPR SGD' }),
   lightfm: entry({ schema: lightFmParams, create: (p) => new LightFmModel(p), description: 'LightFM hybrid factorisation, WARP/BPR, Adagrad' }),
+  llmrec: entry({ schema: llmRecParams, create: (p) => new LlmRecModel(p), description: 'LLM-Rec: semantic item vectors + preference profiles fused with ID embeddings, pairwise hinge loss' }),
   sasrec: entry({ schema: sasRecParams, create: (p) => new SasRecModel(p), description: 'SASRec: causal self-attention, next-item CE (sequential)' }),
   bert4rec: entry({ schema: bert4RecParams, create: (p) => new Bert4RecModel(p), description: 'BERT4Rec: bidirectional, masked-item CE (sequential)' }),
 } as const;

@@ -122,6 +122,24 @@ export interface RawAddon {
   // native/napi/logistic_ops.cc
   logisticFitSync(args: object): RawLogisticFitResult;
   logisticFit(args: object): Promise<RawLogisticFitResult>;
+  // native/napi/llmrec_ops.cc: LLM-Rec's fused ranker, semantic adapter and preference sums; typed in
+  // ts/kernels/fusion.ts, ts/kernels/adapter.ts and ts/kernels/preference.ts.
+  fusionEpoch(args: object): Promise<unknown>;
+  fusionEpochSync(args: object): unknown;
+  fusionGradient(args: object): Promise<unknown>;
+  fusionGradientSync(args: object): unknown;
+  fusionVectors(args: object): Promise<unknown>;
+  fusionVectorsSync(args: object): unknown;
+  rankSamples(args: object): Promise<unknown>;
+  rankSamplesSync(args: object): unknown;
+  adapterEpoch(args: object): Promise<unknown>;
+  adapterEpochSync(args: object): unknown;
+  adapterGradient(args: object): Promise<unknown>;
+  adapterGradientSync(args: object): unknown;
+  adapterApply(args: object): Promise<unknown>;
+  adapterApplySync(args: object): unknown;
+  preferenceSums(args: object): Promise<unknown>;
+  preferenceSumsSync(args: object): unknown;
   // native/napi/sequential_ops.cc: the sequential recommenders' transformer; typed in ts/models/transformer.ts.
   transformerEpoch(args: object): Promise<RawLoss & { step: number; device: 'cpu' | 'cuda' }>;
   transformerEpochSync(args: object): RawLoss & { step: number; device: 'cpu' | 'cuda' };

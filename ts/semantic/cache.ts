@@ -12,6 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 
 import { SemrecError } from '../errors';
 import type { LongRunningOptions } from '../progress';
@@ -198,4 +199,14 @@ export async function encodeWithCache(encoder: Encoder, texts: string[], cache: 
     });
   }
   return { vectors: out, hits, encoded: todo.length };
+}
+
+/** Where the embedding cache of an encoder lives under a cache directory (one file per encoder id). */
+export function embeddingCacheFile(cacheDir: string, encoderId: string): string {
+  return path.join(cacheDir, 'embeddings', `${createHash('sha256').update(encoderId).digest('hex').slice(0, 24)}.semc`);
+}
+
+/** Opens the embedding cache of `encoder` under `cacheDir`. */
+export function openEmbeddingCache(cacheDir: string, encoder: Encoder): Promise<EmbeddingCache> {
+  return EmbeddingCache.open(embeddingCacheFile(cacheDir, encoder.id), { modelId: encoder.id, dim: encoder.dim });
 }

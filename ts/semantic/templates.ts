@@ -188,3 +188,45 @@ export function userTexts(store: InteractionStore, template: UserTextTemplate): 
       .join('. '),
   );
 }
+
+function hasPart(store: InteractionStore, part: ItemTextPart): boolean {
+  const { items } = store;
+  switch (part.kind) {
+    case 'title':
+      return items.title.some((t) => t !== undefined && t.trim() !== '');
+    case 'genres':
+      return items.genres.some((g) => g.length > 0);
+    case 'text':
+      return (items.text[part.field] ?? []).some((t) => t !== undefined && t.trim() !== '');
+    case 'numeric':
+      return (items.numeric[part.field] ?? []).some((v) => Number.isFinite(v));
+    case 'reviews':
+      return (store.review ?? []).some((r) => r !== undefined && r.trim() !== '');
+  }
+}
+
+/**
+ * The item template for a store: its format's preset when the store was loaded from files, else (split
+ * and filtered stores do not carry their format) every preset part whose field the store has, in the
+ * presets' order, each once.
+ */
+export function itemTemplateFor(store: InteractionStore): ItemTextTemplate {
+  const format = store.load?.format as DatasetFormat | undefined;
+  if (format && Object.prototype.hasOwnProperty.call(ITEM_TEMPLATES, format)) return ITEM_TEMPLATES[format];
+  const parts: ItemTextPart[] = [];
+  const taken = new Set<string>();
+  for (const template of Object.values(ITEM_TEMPLATES)) {
+    for (const part of template.parts) {
+      const key = `${part.kind}:${'field' in part ? part.field : ''}`;
+      if (taken.has(key) || !hasPart(store, part)) continue;
+      taken.add(key);
+      parts.push(part);
+    }
+  }
+  return { parts };
+}
+
+/** Whether a store has any item text to encode (titles, genres, text fields or reviews). */
+export function hasItemText(store: InteractionStore): boolean {
+  return itemTemplateFor(store).parts.some((p) => p.kind !== 'numeric');
+}
