@@ -10,7 +10,7 @@ import os from 'node:os';
 import { leaveOneOut, ratioSplit, temporalSplit, type ProtocolDescription, type Split } from '../data/splits';
 import type { InteractionStore } from '../data/store';
 import { SemrecError } from '../errors';
-import type { ItemFeatures } from '../kernels/types';
+import type { Csr, ItemFeatures } from '../kernels/types';
 import type { BaseRecommender } from '../models/base';
 import { DEFAULT_PATIENCE, DEFAULT_STOPPING_METRIC } from '../models/base';
 import type { ItemFeatureMatrix } from '../models/contract';
@@ -20,7 +20,7 @@ import { isRatingPredictor } from '../models/mf';
 import { checkModelName, createModel, type ModelName } from '../models/registry';
 import { throwIfAborted, type LongRunningOptions } from '../progress';
 import { concatRows } from '../util/csr';
-import { longTailMetrics, popularityOf } from './beyond';
+import { longTailMetrics, popularityOf, type Popularity } from './beyond';
 import { evaluateRanking, usersWithTruth } from './ranking';
 import { evaluateSampled, SAMPLED_NEGATIVES } from './sampled';
 import { pairedTests, summarize, type PairedTest } from './statistics';
@@ -121,13 +121,133 @@ export interface ExperimentReport {
   createdAt: string;
 }
 
-interface PerUser {
+/** Per-user metric values of one (model, seed) run: values[key][r] belongs to users[r] (NaN: not evaluated). */
+export interface UserValues {
   users: Int32Array;
   values: Record<string, Float64Array>;
 }
 
-export async function runExperiment(options: ExperimentOptions): Promise<ExperimentReport> {
-  const { store } = options;
+/** What every model of one seed shares: the split and what ranking needs from it. */
+export interface SeedContext {
+  seed: number;
+  split: Split;
+  /** Items of the training and validation parts per user (never ranked). */
+  exclude: Csr;
+  truth: Csr;
+  /** Users with a test item. */
+  users: Int32Array;
+  popularity: Popularity;
+  /** Metadata vectors of the items, for ild@K. */
+  ildFeatures: ItemFeatures | undefined;
+}
+
+/** Splits the dataset by the protocol for one seed. */
+export function prepareSeed(store: InteractionStore, protocol: ProtocolName, seed: number): SeedContext {
+  const split = splitByProtocol(store, protocol, seed);
+  const train = userItems(split.train);
+  const validation = split.validation ? userItems(split.validation) : undefined;
+  const truth = userItems(split.test);
+  return {
+    seed,
+    split,
+    exclude: validation ? concatRows(train, validation) : train,
+    truth,
+    users: usersWithTruth(truth),
+    popularity: popularityOf(train, store.numItems),
+    ildFeatures: toItemFeatures(itemMetadataVectors(store)),
+  };
+}
+
+/** One cell of an experiment: one model trained and evaluated on one seed's split. */
+export interface CellOptions extends LongRunningOptions {
+  store: InteractionStore;
+  context: SeedContext;
+  model: ModelName;
+  params?: object;
+  ks: number[];
+  sampled?: boolean;
+  earlyStopping?: boolean;
+  itemFeatures?: ItemFeatureMatrix;
+  numThreads?: number;
+}
+
+export interface CellResult {
+  model: ModelName;
+  result: SeedResult;
+  perUser: UserValues;
+  /** The split's own description. */
+  split: ProtocolDescription;
+  /** Whether the model trained with early stopping on the validation part. */
+  earlyStopping: boolean;
+}
+
+/** Trains one model on one seed's training part and evaluates it on the test part. */
+export async function evaluateCell(options: CellOptions): Promise<CellResult> {
+  const { store, context, ks } = options;
+  const { seed, split, exclude, truth, users } = context;
+  const name = checkModelName(options.model, 'evaluateCell');
+  throwIfAborted(options.signal, 'evaluation');
+  const model = createModel(name, (options.params ?? {}) as never) as BaseRecommender<object>;
+  const earlyStopping =
+    options.earlyStopping !== false && split.validation && model.rankingEarlyStopping ? { data: split.validation } : undefined;
+  const phase = `seed ${seed}: ${name}`;
+  const fitReport = await model.fit(split.train, {
+    seed,
+    earlyStopping,
+    itemFeatures: options.itemFeatures,
+    numThreads: options.numThreads,
+    signal: options.signal,
+    onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }),
+  });
+  const evalStart = performance.now();
+  const score = (block: Int32Array) => model.scoreUsers(block);
+  let values: Record<string, Float64Array>;
+  let metrics: Record<string, number>;
+  if (options.sampled) {
+    const interacted = concatRows(exclude, truth);
+    values = await evaluateSampled(score, { numItems: store.numItems, truth, interacted, users, ks, seed }, { signal: options.signal });
+    metrics = meansOf(values);
+  } else {
+    const outcome = await evaluateRanking(
+      score,
+      { numUsers: store.numUsers, numItems: store.numItems, truth, exclude, ks, users, itemFeatures: context.ildFeatures },
+      { signal: options.signal, onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }) },
+    );
+    values = { ...outcome.perUser, ...longTailMetrics(outcome.lists, outcome.listLength, ks, context.popularity) };
+    metrics = { ...outcome.mean, ...meansOf(values) };
+  }
+  if (isRatingPredictor(model)) Object.assign(metrics, ratingErrors(model.predictRatings.bind(model), split.test));
+  const evalSeconds = (performance.now() - evalStart) / 1000;
+  return {
+    model: name,
+    result: {
+      seed,
+      metrics,
+      trainSeconds: fitReport.seconds,
+      evalSeconds,
+      epochs: fitReport.epochs.length,
+      bestEpoch: fitReport.bestEpoch,
+      stoppedEarly: fitReport.stoppedEarly,
+    },
+    perUser: { users, values },
+    split: split.protocol,
+    earlyStopping: earlyStopping !== undefined,
+  };
+}
+
+/** What an experiment is, apart from its results (the report's header). */
+export interface ExperimentPlan {
+  models: ModelName[];
+  protocol: ProtocolName;
+  seeds: number[];
+  ks: number[];
+  sampled: boolean;
+  reference: ModelName;
+  params?: Partial<Record<ModelName, object>>;
+}
+
+/** Checks and completes an experiment's options: known models and protocol, sorted unique ks, a reference among the models. */
+export function planExperiment(options: Pick<ExperimentOptions, 'models' | 'protocol' | 'seeds' | 'ks' | 'sampled' | 'reference' | 'params'>): ExperimentPlan {
   const seeds = options.seeds ?? DEFAULT_SEEDS;
   const ks = [...new Set(options.ks ?? DEFAULT_KS)].sort((a, b) => a - b);
   const models = options.models.map((m) => checkModelName(m, 'runExperiment'));
@@ -137,85 +257,40 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   if (!models.includes(reference)) {
     throw new SemrecError(`runExperiment: the reference model '${reference}' is not among the models evaluated`, 'ERR_INVALID_ARG_VALUE');
   }
-  const protocol = checkProtocol(options.protocol);
-  const sampled = options.sampled ?? false;
-  const ildFeatures = toItemFeatures(itemMetadataVectors(store));
+  return { models, protocol: checkProtocol(options.protocol), seeds, ks, sampled: options.sampled ?? false, reference, params: options.params };
+}
 
-  const perSeed = new Map<ModelName, SeedResult[]>();
-  const perUser = new Map<ModelName, PerUser[]>();
-  let firstSplit: ProtocolDescription | undefined;
-  let usedEarlyStopping = false;
-  for (const seed of seeds) {
-    throwIfAborted(options.signal, 'evaluation');
-    const split = splitByProtocol(store, protocol, seed);
-    firstSplit ??= split.protocol;
-    const train = userItems(split.train);
-    const validation = split.validation ? userItems(split.validation) : undefined;
-    const exclude = validation ? concatRows(train, validation) : train;
-    const truth = userItems(split.test);
-    const users = usersWithTruth(truth);
-    const popularity = popularityOf(train, store.numItems);
-    for (const name of models) {
-      throwIfAborted(options.signal, 'evaluation');
-      const model = createModel(name, (options.params?.[name] ?? {}) as never) as BaseRecommender<object>;
-      const earlyStopping =
-        options.earlyStopping !== false && split.validation && model.rankingEarlyStopping ? { data: split.validation } : undefined;
-      usedEarlyStopping ||= earlyStopping !== undefined;
-      const phase = `seed ${seed}: ${name}`;
-      const fitReport = await model.fit(split.train, {
-        seed,
-        earlyStopping,
-        itemFeatures: options.itemFeatures,
-        numThreads: options.numThreads,
-        signal: options.signal,
-        onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }),
-      });
-      const evalStart = performance.now();
-      const score = (block: Int32Array) => model.scoreUsers(block);
-      let values: Record<string, Float64Array>;
-      let metrics: Record<string, number>;
-      if (sampled) {
-        const interacted = concatRows(exclude, truth);
-        values = await evaluateSampled(score, { numItems: store.numItems, truth, interacted, users, ks, seed }, { signal: options.signal });
-        metrics = meansOf(values);
-      } else {
-        const outcome = await evaluateRanking(
-          score,
-          { numUsers: store.numUsers, numItems: store.numItems, truth, exclude, ks, users, itemFeatures: ildFeatures },
-          { signal: options.signal, onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }) },
-        );
-        values = { ...outcome.perUser, ...longTailMetrics(outcome.lists, outcome.listLength, ks, popularity) };
-        metrics = { ...outcome.mean, ...meansOf(values) };
-      }
-      if (isRatingPredictor(model)) Object.assign(metrics, ratingErrors(model.predictRatings.bind(model), split.test));
-      const evalSeconds = (performance.now() - evalStart) / 1000;
-      push(perSeed, name, {
-        seed,
-        metrics,
-        trainSeconds: fitReport.seconds,
-        evalSeconds,
-        epochs: fitReport.epochs.length,
-        bestEpoch: fitReport.bestEpoch,
-        stoppedEarly: fitReport.stoppedEarly,
-      });
-      push(perUser, name, { users, values });
-    }
-  }
-
+/**
+ * The report of an experiment from its cells (every model x seed of the plan, in any order): means,
+ * intervals and paired tests. runExperiment and distributed evaluation (ts/distributed) both end here.
+ */
+export function assembleReport(dataset: ExperimentReport['dataset'], plan: ExperimentPlan, cells: CellResult[]): ExperimentReport {
+  const { models, seeds, ks, sampled, reference } = plan;
+  const find = (name: ModelName, seed: number) => {
+    const cell = cells.find((c) => c.model === name && c.result.seed === seed);
+    if (!cell) throw new SemrecError(`assembleReport: no result for ${name} with seed ${seed}`, 'ERR_INVALID_ARG_VALUE');
+    return cell;
+  };
   const results: Record<string, ModelResult> = {};
+  const perUser = new Map<ModelName, UserValues[]>();
   for (const name of models) {
+    const own = seeds.map((seed) => find(name, seed));
+    perUser.set(name, own.map((c) => c.perUser));
     results[name] = summarizeModel(
-      createModel(name, (options.params?.[name] ?? {}) as never).params,
-      perSeed.get(name)!,
-      perUser.get(name)!,
+      createModel(name, (plan.params?.[name] ?? {}) as never).params,
+      own.map((c) => c.result),
+      own.map((c) => c.perUser),
     );
-    if (name !== reference) results[name].tests = compare(perUser.get(name)!, perUser.get(reference)!, store.numUsers);
   }
+  for (const name of models) {
+    if (name !== reference) results[name].tests = compare(perUser.get(name)!, perUser.get(reference)!, dataset.numUsers);
+  }
+  const usedEarlyStopping = cells.some((c) => c.earlyStopping);
   const cpus = os.cpus();
   return {
-    dataset: { name: store.name, numUsers: store.numUsers, numItems: store.numItems, numInteractions: store.numInteractions },
+    dataset,
     protocol: {
-      name: protocol,
+      name: plan.protocol,
       seeds,
       ks,
       ranking: sampled ? 'sampled' : 'full',
@@ -227,13 +302,46 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
         seeds.length > 1
           ? `95% Student-t interval over the ${seeds.length} per-seed means`
           : '95% Student-t interval over users',
-      split: firstSplit!,
+      split: find(models[0], seeds[0]).split,
     },
     reference,
     models: results,
     machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', node: process.version },
     createdAt: new Date().toISOString(),
   };
+}
+
+export async function runExperiment(options: ExperimentOptions): Promise<ExperimentReport> {
+  const { store } = options;
+  const plan = planExperiment(options);
+  const cells: CellResult[] = [];
+  for (const seed of plan.seeds) {
+    throwIfAborted(options.signal, 'evaluation');
+    const context = prepareSeed(store, plan.protocol, seed);
+    for (const model of plan.models) {
+      cells.push(
+        await evaluateCell({
+          store,
+          context,
+          model,
+          params: options.params?.[model],
+          ks: plan.ks,
+          sampled: plan.sampled,
+          earlyStopping: options.earlyStopping,
+          itemFeatures: options.itemFeatures,
+          numThreads: options.numThreads,
+          signal: options.signal,
+          onProgress: options.onProgress,
+        }),
+      );
+    }
+  }
+  return assembleReport(datasetSummary(store), plan, cells);
+}
+
+/** The dataset line of a report. */
+export function datasetSummary(store: InteractionStore): ExperimentReport['dataset'] {
+  return { name: store.name, numUsers: store.numUsers, numItems: store.numItems, numInteractions: store.numInteractions };
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -268,7 +376,7 @@ function ratingErrors(predict: (u: Int32Array, i: Int32Array) => Float32Array, t
   return { rmse: Math.sqrt(se / keep.length), mae: ae / keep.length };
 }
 
-function summarizeModel(params: object, seeds: SeedResult[], users: PerUser[]): ModelResult {
+function summarizeModel(params: object, seeds: SeedResult[], users: UserValues[]): ModelResult {
   const keys = Object.keys(seeds[0].metrics);
   const metrics: Record<string, number> = {};
   const ci95: Record<string, [number, number]> = {};
@@ -296,7 +404,7 @@ function summarizeModel(params: object, seeds: SeedResult[], users: PerUser[]): 
 }
 
 /** Each user's value averaged over the seeds in which it was evaluated (NaN where never). */
-function userAverages(runs: PerUser[], key: string, numUsers: number): Float64Array {
+function userAverages(runs: UserValues[], key: string, numUsers: number): Float64Array {
   const sum = new Float64Array(numUsers);
   const count = new Float64Array(numUsers);
   for (const run of runs) {
@@ -313,7 +421,7 @@ function userAverages(runs: PerUser[], key: string, numUsers: number): Float64Ar
 }
 
 /** Paired tests per per-user metric, over users, on each user's seed-averaged value. */
-function compare(model: PerUser[], reference: PerUser[], numUsers: number): Record<string, PairedTest> {
+function compare(model: UserValues[], reference: UserValues[], numUsers: number): Record<string, PairedTest> {
   const out: Record<string, PairedTest> = {};
   for (const key of Object.keys(model[0].values)) {
     if (!reference[0].values[key]) continue;
