@@ -6,12 +6,14 @@
 import { Command, CommanderError } from 'commander';
 
 import { isSemrecError } from '../errors';
+import { registerBatch } from './commands/batch';
 import { registerData } from './commands/data';
 import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
 import { registerTune } from './commands/tune';
+import { registerWorker } from './commands/worker';
 
 export function buildProgram(): Command {
   const program = new Command('semrec')
@@ -24,6 +26,8 @@ export function buildProgram(): Command {
   registerEval(program);
   registerEmbed(program);
   registerTune(program);
+  registerBatch(program);
+  registerWorker(program);
   return program;
 }
 
@@ -46,7 +50,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode;
     if (isSemrecError(error)) {
       process.stderr.write(`semrec: ${error.message} [${error.code}]\n`);
-      return error.code === 'ERR_ABORTED' ? 130 : 1;
+      // 3: a batch ended incomplete (scripts resume it); 130: stopped by Ctrl-C.
+      return error.code === 'ERR_ABORTED' ? 130 : error.code === 'ERR_BATCH_INCOMPLETE' ? 3 : 1;
     }
     throw error;
   }

@@ -11,6 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 
 import { SemrecError } from '../errors';
 import type { LongRunningOptions } from '../progress';
@@ -38,6 +39,11 @@ export interface EmbeddingCacheOptions {
 
 function textKey(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest().subarray(0, KEY_BYTES).toString('hex');
+}
+
+/** The cache file of one encoder under a cache directory (one file per Encoder.id). */
+export function embeddingCacheFile(cacheDir: string, encoderId: string): string {
+  return path.join(cacheDir, 'embeddings', `${createHash('sha256').update(encoderId).digest('hex').slice(0, 24)}.semc`);
 }
 
 export class EmbeddingCache {

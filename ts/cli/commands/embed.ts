@@ -2,14 +2,13 @@
  * `semrec embed`: encodes a dataset's item texts and reviews (through the embedding cache) and writes
  * them, with optional review sentiment, to one embedding file (ts/semantic/embedding-file.ts).
  */
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 
 import { type Command, Option } from 'commander';
 
 import { DATASET_FORMATS, type DatasetFormat, loadDataset } from '../../data/load';
 import { SemrecError } from '../../errors';
-import { EmbeddingCache, encodeWithCache } from '../../semantic/cache';
+import { EmbeddingCache, embeddingCacheFile, encodeWithCache } from '../../semantic/cache';
 import { createEncoder, DEFAULT_MODEL, type Encoder, ITEM_MAX_LENGTH, REVIEW_MAX_LENGTH } from '../../semantic/encoder';
 import { type EmbeddingSection, writeEmbeddingFile } from '../../semantic/embedding-file';
 import { SentimentHead, trainSentimentHead } from '../../semantic/sentiment';
@@ -87,7 +86,7 @@ export function registerEmbed(program: Command): void {
             encoded += texts.length;
             return encoder.encode(texts, { onProgress: progress.onProgress, signal });
           }
-          const file = path.join(cacheDir, 'embeddings', `${createHash('sha256').update(encoder.id).digest('hex').slice(0, 24)}.semc`);
+          const file = embeddingCacheFile(cacheDir, encoder.id);
           const cache = await EmbeddingCache.open(file, { modelId: encoder.id, dim: encoder.dim });
           if (cache.status === 'corrupt' || cache.status === 'stale') process.stderr.write(`semrec: embedding cache ${file} is ${cache.status} (${cache.reason}); rebuilding it\n`);
           const result = await encodeWithCache(encoder, texts, cache, { onProgress: progress.onProgress, signal });
