@@ -12,6 +12,7 @@ import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
+import { registerRecommend } from './commands/recommend';
 import { registerTune } from './commands/tune';
 import { registerWorker } from './commands/worker';
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerEmbed(program);
   registerTune(program);
+  registerRecommend(program);
   registerBatch(program);
   registerWorker(program);
   return program;

@@ -103,7 +103,9 @@ export type BatchPhase =
   /** Nothing runs, and shards failed for good or were lost: `batch resume` runs them again. */
   | 'incomplete'
   /** The final output is written. */
-  | 'complete';
+  | 'complete'
+  /** Its queued shards were removed (`batch cancel`); `batch resume` queues them again. */
+  | 'cancelled';
 
 export interface BatchStatus {
   id: string;
@@ -143,9 +145,11 @@ export async function batchStatus(queue: BatchQueue, record: BatchRecord): Promi
     ? 'complete'
     : done === spec.numShards
       ? 'shards-done'
-      : pending === 0
-        ? 'incomplete'
-        : 'running';
+      : record.state === 'cancelled'
+        ? 'cancelled'
+        : pending === 0
+          ? 'incomplete'
+          : 'running';
   const status: BatchStatus = {
     id: spec.id,
     kind: spec.kind,
@@ -238,16 +242,22 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * 'complete'), or some failed for good or lost ('incomplete'). Ctrl-C (the signal) stops the waiting
  * only; the batch goes on on the workers.
  */
-export async function waitForBatch(queue: BatchQueue, id: string, options: WaitOptions = {}): Promise<BatchStatus> {
+export async function waitForBatch(queue: BatchQueue, spec: BatchSpec, options: WaitOptions = {}): Promise<BatchStatus> {
+  const { id } = spec;
   let missingPolls = 0;
   for (;;) {
     throwIfAborted(options.signal, `waiting for batch ${id}`);
     const record = await queue.record(id);
-    if (!record) throw new SemrecError(`batch ${id} is no longer in Redis (restarted without persistence?); resume it from its work dir`, 'ERR_BATCH_NOT_FOUND');
+    if (!record) {
+      throw new SemrecError(
+        `batch ${id} is no longer in Redis (restarted without persistence?); resume it from its work dir: semrec batch resume ${spec.out}`,
+        'ERR_BATCH_NOT_FOUND',
+      );
+    }
     const status = await batchStatus(queue, record);
     options.onStatus?.(status);
     options.onProgress?.({ phase: `batch ${id}`, done: status.shards.done, total: status.shards.total, unit: 'shards' });
-    if (status.phase === 'complete' || status.phase === 'shards-done') return status;
+    if (status.phase === 'complete' || status.phase === 'shards-done' || status.phase === 'cancelled') return status;
     if (status.phase === 'incomplete') {
       if (status.shards.failed > 0 || ++missingPolls >= MISSING_POLLS) return status;
     } else {

@@ -5,30 +5,9 @@
  * re-saved or a dataset edited mid-batch can never mix two versions into one output.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 
 import type { InteractionStore } from '../data/store';
 import { SemrecError } from '../errors';
-
-/** The manifest of a saved model (ts/models/persist.ts). */
-const MODEL_MANIFEST = 'model.json';
-
-/**
- * Digest of a saved model dir: the SHA-256 of its manifest. The manifest records the SHA-256 of the
- * weights and loadModel() verifies them against it, so the manifest's own hash covers the whole model
- * without hashing the weights a second time.
- */
-export async function modelDirDigest(dir: string): Promise<string> {
-  const file = path.join(path.resolve(dir), MODEL_MANIFEST);
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(file);
-  } catch (cause) {
-    throw new SemrecError(`no saved model in ${path.resolve(dir)} (${MODEL_MANIFEST} is missing)`, 'ERR_MODEL_NOT_FOUND', { cause });
-  }
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 /** Digest of a dataset as loaded: sizes, ids and every interaction column, so any change of content shows. */
 export function datasetFingerprint(store: InteractionStore): string {

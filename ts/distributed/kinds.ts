@@ -2,11 +2,13 @@
 import { embedKind } from './embed';
 import { evalKind } from './eval';
 import type { BatchKind } from './kind';
+import { recommendKind } from './recommend';
 import type { BatchKindName, BatchSpec } from './spec';
 
-const KINDS: Partial<Record<BatchKindName, BatchKind<never>>> = {
+const KINDS: Record<BatchKindName, BatchKind<never>> = {
   embed: embedKind,
   eval: evalKind,
+  recommend: recommendKind,
 };
 
 /** The kind named by a job or spec, or undefined for a name this semrec does not know. */

@@ -23,7 +23,7 @@ export const FINISHED_BATCH_TTL_S = 7 * 24 * 3600;
 /** Jobs added per Redis round trip at submission. */
 const ADD_CHUNK = 500;
 
-export type BatchState = 'running' | 'complete' | 'incomplete';
+export type BatchState = 'running' | 'complete' | 'incomplete' | 'cancelled';
 
 export interface BatchRecord {
   spec: BatchSpec;

@@ -8,11 +8,12 @@ import { loadDataset, type DatasetFormat } from '../data/load';
 import type { InteractionStore } from '../data/store';
 import { prepareSeed, type ProtocolName, type SeedContext } from '../eval/harness';
 import type { BaseRecommender } from '../models/base';
+import { savedModelDigest } from '../models/persist';
 import { loadModel } from '../models/registry';
 import { EmbeddingCache, embeddingCacheFile } from '../semantic/cache';
 import { createEncoder, type Encoder } from '../semantic/encoder';
 import { defaultCacheDir } from '../util/cache-dir';
-import { datasetFingerprint, inputChanged, modelDirDigest } from './inputs';
+import { datasetFingerprint, inputChanged } from './inputs';
 import type { EncoderSpec } from './spec';
 
 /** Models, datasets and encoders kept per worker: the current input and the one before it. */
@@ -82,7 +83,7 @@ export class WorkerResources {
 
   /** The saved model in `dir`, refused unless the dir still has the digest recorded at submission. */
   async model(dir: string, digest: string): Promise<BaseRecommender<object>> {
-    const found = await modelDirDigest(dir);
+    const found = await savedModelDigest(dir);
     if (found !== digest) throw inputChanged(`the model in ${dir}`, digest, found);
     return this.models.get(`${dir}\n${digest}`, () => loadModel(dir));
   }

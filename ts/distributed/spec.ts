@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
+import type { RecommendationsHeader } from '../models/all-users';
 import type { ProgressCallback } from '../progress';
 
 export const BATCH_FORMAT = 'semrec-batch';
@@ -46,11 +47,8 @@ export interface BatchCommon {
 export interface RecommendBatchSpec extends BatchCommon {
   kind: 'recommend';
   modelDir: string;
-  /** Integrity digest of the model dir at submission (ts/distributed/inputs.ts). */
-  modelDigest: string;
-  numUsers: number;
-  k: number;
-  shardUsers: number;
+  /** The output's manifest without its shards: model name and digest (checked by every worker), k, sizes. */
+  header: RecommendationsHeader;
 }
 
 export interface EncoderSpec {

@@ -1,6 +1,7 @@
 /**
  * `semrec batch`: sharded batch jobs on the Redis queue, run by `semrec worker` processes anywhere.
  *
+ *   semrec batch recommend --model-dir m --out recs --k 100 [--shard-users 50000]
  *   semrec batch eval --dataset ml-100k:../shared/datasets/ml-100k --models pop,bpr --seeds 1,2,3 --out grid.md
  *   semrec batch embed --format amazon-reviews --path ... --model use-lite --out items.semb [--shard-texts 2000]
  *   semrec batch status [ID] [--watch] [--json]
@@ -35,13 +36,16 @@ import {
 } from '../../distributed/batch';
 import { planEmbedBatch } from '../../distributed/embed';
 import { planEvalBatch } from '../../distributed/eval';
+import { planRecommendBatch } from '../../distributed/recommend';
 import { BatchQueue } from '../../distributed/queue';
 import { redisUrl } from '../../distributed/redis';
 import { type BatchSpec, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_MS, DEFAULT_QUEUE } from '../../distributed/spec';
+import { DEFAULT_SHARD_USERS } from '../../models/all-users';
 import { DEFAULT_MODEL, ITEM_MAX_LENGTH } from '../../semantic/encoder';
 import { interruptSignal } from '../main';
 import { createProgress } from '../progress';
 import { readParams } from './eval';
+import { DEFAULT_RECOMMEND_K } from './recommend';
 import { integerOption } from './worker';
 
 interface QueueCliOptions {
@@ -98,7 +102,10 @@ export function renderStatus(status: BatchStatus): string {
   lines.push(`${u.name}: ${u.done}/${u.total} done${rate}${eta}${elapsed}`);
   for (const r of status.running) lines.push(`  running shard ${r.shard} (${r.label}): ${Math.round(r.progress * 100)}%${r.worker ? ` on ${r.worker}` : ''}`);
   for (const f of status.failed) lines.push(`  failed shard ${f.shard} (${f.label}) after ${f.attempts} tries: ${f.error}`);
-  for (const m of status.missing) lines.push(`  lost shard ${m.shard} (${m.label})`);
+  const notQueued = status.phase === 'cancelled' ? 'not queued (cancelled)' : 'lost';
+  for (const m of status.missing) lines.push(`  ${notQueued} shard ${m.shard} (${m.label})`);
+  if (status.phase === 'shards-done') lines.push(`every shard is done; semrec batch resume ${status.id} assembles the output if its submitter no longer follows it`);
+  if (status.phase === 'incomplete' || status.phase === 'cancelled') lines.push(`semrec batch resume ${status.id} queues the ${status.phase === 'cancelled' ? 'removed' : 'failed and lost'} shards again`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -107,7 +114,7 @@ async function follow(queue: BatchQueue, spec: BatchSpec, options: QueueCliOptio
   const progress = createProgress();
   let status: BatchStatus;
   try {
-    status = await waitForBatch(queue, spec.id, { signal, onProgress: progress.onProgress, pollMs: options.pollMs });
+    status = await waitForBatch(queue, spec, { signal, onProgress: progress.onProgress, pollMs: options.pollMs });
   } catch (error) {
     if (isSemrecError(error, 'ERR_ABORTED')) {
       throw new SemrecError(
@@ -120,6 +127,7 @@ async function follow(queue: BatchQueue, spec: BatchSpec, options: QueueCliOptio
   } finally {
     progress.stop();
   }
+  if (status.phase === 'cancelled') throw new SemrecError(`batch ${spec.id} was cancelled; semrec batch resume ${spec.id}${queueFlags(options)} queues it again`, 'ERR_BATCH_INCOMPLETE');
   if (status.phase === 'incomplete') {
     await queue.finish(spec.id, 'incomplete');
     throw incompleteError(status, queueFlags(options));
@@ -175,6 +183,40 @@ function list(text: string, flag: string): string[] {
 
 function integers(text: string, flag: string, min: number): number[] {
   return list(text, flag).map((s) => integerOption(flag, min)(s));
+}
+
+interface RecommendCliOptions extends SubmitCliOptions {
+  modelDir: string;
+  k: number;
+  shardUsers: number;
+  includeSeen?: boolean;
+}
+
+function registerBatchRecommend(batch: Command): void {
+  addSubmitOptions(
+    batch
+      .command('recommend')
+      .description("every user's top-k from a saved model, one job per user shard: the files semrec recommend --all-users writes")
+      .requiredOption('--model-dir <dir>', 'a saved model, at the same path on every worker')
+      .option('--k <n>', 'items per user', integerOption('--k', 1), DEFAULT_RECOMMEND_K)
+      .option('--shard-users <n>', 'users per shard (one job and one file each)', integerOption('--shard-users', 1), DEFAULT_SHARD_USERS)
+      .option('--include-seen', "also recommend the users' training items"),
+  ).action(async (options: RecommendCliOptions) => {
+    const command = `semrec batch recommend --model-dir ${options.modelDir} --k ${options.k} --shard-users ${options.shardUsers}${options.includeSeen ? ' --include-seen' : ''}`;
+    const signal = interruptSignal();
+    await withQueue(options, async (queue) => {
+      const common = commonSpec('recommend', options.out, commonOf(options, command));
+      await prepareWorkDir(common);
+      let spec;
+      try {
+        spec = await planRecommendBatch({ modelDir: options.modelDir, k: options.k, shardUsers: options.shardUsers, excludeSeen: !options.includeSeen }, common);
+      } catch (error) {
+        await fs.rm(common.workDir, { recursive: true, force: true });
+        throw error;
+      }
+      await submitAndFollow(queue, spec, options, signal);
+    });
+  });
 }
 
 interface EvalCliOptions extends SubmitCliOptions {
@@ -429,7 +471,7 @@ function registerBatchCancel(batch: Command): void {
       const states = await queue.shardStates(record.spec);
       const removed = [...states.queued, ...states.failed.map((f) => f.shard)].sort((a, b) => a - b);
       await queue.removeJobs(record.spec.id, removed);
-      if (status.phase !== 'complete') await queue.finish(record.spec.id, 'incomplete');
+      if (status.phase !== 'complete') await queue.finish(record.spec.id, 'cancelled');
       const summary = { id: record.spec.id, removed: removed.length, running: states.running.length };
       process.stdout.write(options.json ? `${JSON.stringify(summary)}\n` : `batch ${summary.id}: ${summary.removed} shards removed from the queue, ${summary.running} still running\n`);
     });
@@ -440,6 +482,7 @@ export function registerBatch(program: Command): void {
   const batch = program
     .command('batch')
     .description('sharded batch jobs on a Redis queue (BullMQ), run by `semrec worker` processes on any number of machines');
+  registerBatchRecommend(batch);
   registerBatchEval(batch);
   registerBatchEmbed(batch);
   registerBatchStatus(batch);
