@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createEncoder } from '../../ts/semantic/encoder';
 import { readEmbeddingFile } from '../../ts/semantic/embedding-file';
 import { runCli, writeMl100kLike } from '../helpers/cli';
-import { killWorkers, RedisServer, requireRedis, startWorker, type WorkerProcess } from '../helpers/redis';
+import { type CliProcess, killWorkers, RedisServer, requireRedis, spawnCli, startWorker, type WorkerProcess } from '../helpers/redis';
 import { useTempDirs } from '../helpers/tempdir';
 
 /**
@@ -33,11 +33,21 @@ describe('batch embed (distributed encoding)', function () {
   const tempDir = useTempDirs('semrec-batch-embed-');
   let redis: RedisServer;
   let workers: WorkerProcess[] = [];
+  const commands: CliProcess[] = [];
+  /** A command that waits on the workers runs in a child process, killed if the test gives up on it. */
+  const follow = (args: string[]) => {
+    const command = spawnCli(args);
+    commands.push(command);
+    return command.result;
+  };
 
   before(async function () {
     requireRedis(this);
-    redis = await RedisServer.start();
+    redis = await RedisServer.forSuite();
     workers = await Promise.all([startWorker(redis.url), startWorker(redis.url)]);
+  });
+  afterEach(async () => {
+    await killWorkers(commands.splice(0));
   });
   after(async () => {
     await killWorkers(workers);
@@ -50,7 +60,7 @@ describe('batch embed (distributed encoding)', function () {
     const texts = Array.from({ length: 45 }, (_, i) => `Item ${i}: a ${['red', 'quiet', 'vintage', 'small', 'bright'][i % 5]} ${['guitar', 'pedal', 'amplifier'][i % 3]} for ${i % 2 ? 'beginners' : 'studios'}`);
     fs.writeFileSync(catalog, texts.map((text, i) => JSON.stringify({ id: i % 4 === 0 ? i : `sku-${i}`, text })).join('\n') + '\n');
     const out = path.join(dir, 'catalog.semb');
-    const { code, stdout, stderr } = await runCli(['batch', 'embed', '--redis', redis.url, '--poll-ms', '100', '--texts', catalog, '--shard-texts', '7', '--no-cache', '--out', out, '--json']);
+    const { code, stdout, stderr } = await follow(['batch', 'embed', '--redis', redis.url, '--poll-ms', '100', '--texts', catalog, '--shard-texts', '7', '--no-cache', '--out', out, '--json']);
     assert.equal(code, 0, stderr);
     const summary = JSON.parse(stdout);
     assert.equal(summary.texts, 45);
@@ -73,7 +83,7 @@ describe('batch embed (distributed encoding)', function () {
     const dir = tempDir();
     const batchOut = path.join(dir, 'batch.semb');
     const singleOut = path.join(dir, 'single.semb');
-    const batch = await runCli(['batch', 'embed', '--redis', redis.url, '--poll-ms', '100', '--format', 'ml-100k', '--path', data, '--shard-texts', '8', '--out', batchOut]);
+    const batch = await follow(['batch', 'embed', '--redis', redis.url, '--poll-ms', '100', '--format', 'ml-100k', '--path', data, '--shard-texts', '8', '--out', batchOut]);
     assert.equal(batch.code, 0, batch.stderr);
     assert.match(batch.stdout, /wrote .*batch\.semb: 30 texts as 512-d vectors \(4 shards\)/);
     const single = await runCli(['embed', '--format', 'ml-100k', '--path', data, '--no-reviews', '--no-cache', '--out', singleOut]);

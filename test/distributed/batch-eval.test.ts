@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { runCli, writeMl100kLike } from '../helpers/cli';
-import { killWorkers, RedisServer, requireRedis, startWorker, type WorkerProcess } from '../helpers/redis';
+import { type CliProcess, killWorkers, RedisServer, requireRedis, spawnCli, startWorker, type WorkerProcess } from '../helpers/redis';
 import { useTempDirs } from '../helpers/tempdir';
 
 /** The parts of a report that are results (timings, dates and the machine are not). */
@@ -27,11 +27,21 @@ describe('batch eval (distributed grid)', function () {
   const tempDir = useTempDirs('semrec-batch-eval-');
   let redis: RedisServer;
   let workers: WorkerProcess[] = [];
+  const commands: CliProcess[] = [];
+  /** A command that waits on the workers runs in a child process, killed if the test gives up on it. */
+  const follow = (args: string[]) => {
+    const command = spawnCli(args);
+    commands.push(command);
+    return command.result;
+  };
 
   before(async function () {
     requireRedis(this);
-    redis = await RedisServer.start();
+    redis = await RedisServer.forSuite();
     workers = await Promise.all([startWorker(redis.url, ['--threads', '1']), startWorker(redis.url, ['--threads', '1'])]);
+  });
+  afterEach(async () => {
+    await killWorkers(commands.splice(0));
   });
   after(async () => {
     await killWorkers(workers);
@@ -43,7 +53,7 @@ describe('batch eval (distributed grid)', function () {
     writeMl100kLike(data);
     const grid = ['--models', 'pop,itemknn,bpr', '--protocol', 'ratio-8-1-1', '--seeds', '42,43', '--set', 'bpr.epochs=3', '--set', 'bpr.dim=8', '--threads', '1'];
     const out = path.join(tempDir(), 'grid.json');
-    const batch = await runCli(['batch', 'eval', '--redis', redis.url, '--poll-ms', '100', '--dataset', `ml-100k:${data}`, ...grid, '--out', out, '--json']);
+    const batch = await follow(['batch', 'eval', '--redis', redis.url, '--poll-ms', '100', '--dataset', `ml-100k:${data}`, ...grid, '--out', out, '--json']);
     assert.equal(batch.code, 0, batch.stderr);
     const single = await runCli(['eval', '--format', 'ml-100k', '--path', data, ...grid, '--json']);
     assert.equal(single.code, 0, single.stderr);
@@ -59,7 +69,7 @@ describe('batch eval (distributed grid)', function () {
     writeMl100kLike(a, 1);
     writeMl100kLike(b, 2);
     const out = path.join(tempDir(), 'grid.md');
-    const { code, stdout, stderr } = await runCli([
+    const { code, stdout, stderr } = await follow([
       'batch', 'eval', '--redis', redis.url, '--poll-ms', '100', '--dataset', `ml-100k:${a}`, '--dataset', `ml-100k:${b}`,
       '--models', 'pop,itemknn', '--seeds', '1', '--out', out,
     ]);
@@ -81,7 +91,7 @@ describe('batch eval (distributed grid)', function () {
     // The workers see another dataset than the one submitted: every cell must refuse it, at once.
     const original = fs.readFileSync(path.join(data, 'u.data'));
     writeMl100kLike(data, 4);
-    const followed = await runCli(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100']);
+    const followed = await follow(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100']);
     assert.equal(followed.code, 3, followed.stderr);
     assert.match(followed.stderr, new RegExp(`batch ${id} is incomplete: 0 of 2 shards done, 2 failed on every try, 0 lost`));
     assert.match(followed.stderr, /shard 0 \(ml-100k pop seed 1\) failed after 1 tries: the ml-100k dataset at .* changed since the batch was submitted .*\[ERR_BATCH_INPUT_CHANGED\]/);
@@ -92,7 +102,7 @@ describe('batch eval (distributed grid)', function () {
     assert.equal(JSON.parse(status.stdout).phase, 'incomplete');
 
     fs.writeFileSync(path.join(data, 'u.data'), original);
-    const resumed = await runCli(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100', '--json']);
+    const resumed = await follow(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100', '--json']);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /2 shards queued again \(0, 1\)/);
     assert.equal(JSON.parse(fs.readFileSync(out, 'utf8')).reports[0].protocol.seeds.join(), '1,2');

@@ -8,11 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 import { verifyRecommendations } from '../../ts/models/all-users';
 import { runCli } from '../helpers/cli';
-import { FAST_RECOVERY, killWorkers, RedisServer, requireRedis, startWorker, until, type WorkerProcess } from '../helpers/redis';
+import { type CliProcess, FAST_RECOVERY, killWorkers, RedisServer, requireRedis, spawnCli, startWorker, until, type WorkerProcess } from '../helpers/redis';
 import { saveTrainedModel } from '../helpers/saved-model';
 import { useTempDirs } from '../helpers/tempdir';
 
@@ -48,13 +49,19 @@ describe('batch recommend (distributed top-k for every user)', function () {
   let redis: RedisServer;
   let modelDir: string;
   let single: string;
-  const workers: WorkerProcess[] = [];
+  const workers: (WorkerProcess | CliProcess)[] = [];
   const NUM_USERS = 4000;
+  /** A command that waits on the workers runs in a child process, killed if the test gives up on it. */
+  const follow = (args: string[]) => {
+    const command = spawnCli(args);
+    workers.push(command);
+    return command.result;
+  };
   const SHARD = ['--k', '50', '--shard-users', '250']; // 16 shards
 
   before(async function () {
     requireRedis(this);
-    redis = await RedisServer.start();
+    redis = await RedisServer.forSuite();
     modelDir = path.join(tempDir(), 'bpr');
     await saveTrainedModel(modelDir, NUM_USERS);
     single = path.join(tempDir(), 'single');
@@ -71,7 +78,7 @@ describe('batch recommend (distributed top-k for every user)', function () {
   it('writes the files semrec recommend --all-users writes, byte for byte, with a progress display', async () => {
     workers.push(...(await Promise.all([startWorker(redis.url), startWorker(redis.url)])));
     const out = path.join(tempDir(), 'recs');
-    const { code, stdout, stderr } = await runCli(['batch', 'recommend', '--redis', redis.url, '--poll-ms', '100', '--model-dir', modelDir, '--out', out, ...SHARD]);
+    const { code, stdout, stderr } = await follow(['batch', 'recommend', '--redis', redis.url, '--poll-ms', '100', '--model-dir', modelDir, '--out', out, ...SHARD]);
     assert.equal(code, 0, stderr);
     assert.match(stdout, new RegExp(`wrote .*recs: top 50 of ${NUM_USERS} users in 16 shards`));
     assert.match(stderr, /batch recommend-\S+: 16\/16 shards \(100\.0%\)/);
@@ -88,7 +95,8 @@ describe('batch recommend (distributed top-k for every user)', function () {
     const [a, b, c] = await Promise.all([startWorker(redis.url, FAST_RECOVERY), startWorker(redis.url, FAST_RECOVERY), startWorker(redis.url, FAST_RECOVERY)]);
     workers.push(a, b, c);
     const out = path.join(tempDir(), 'recs');
-    const submitted = runCli(['batch', 'recommend', '--redis', redis.url, '--poll-ms', '100', '--model-dir', modelDir, '--out', out, ...SHARD]);
+    const submitter = spawnCli(['batch', 'recommend', '--redis', redis.url, '--poll-ms', '100', '--model-dir', modelDir, '--out', out, ...SHARD]);
+    workers.push(submitter);
     const id = await new Promise<string>((resolve) => {
       const poll = setInterval(() => {
         const m = /(recommend-\d{8}T\d{6}Z-[0-9a-f]{6}) shard \d+: started/.exec(a.log() + b.log() + c.log());
@@ -119,7 +127,7 @@ describe('batch recommend (distributed top-k for every user)', function () {
     c.child.kill('SIGCONT');
     workers.push(await startWorker(redis.url, FAST_RECOVERY));
 
-    const result = await submitted;
+    const result = await submitter.result;
     assert.equal(result.code, 0, result.stderr);
     assertSameFiles(out, single);
     await assertEveryUserOnce(out, NUM_USERS);
@@ -128,20 +136,37 @@ describe('batch recommend (distributed top-k for every user)', function () {
     assert.match(log, new RegExp(`${id} shard ${secondKilled}: done`), 'the second killed shard was finished by another worker');
   });
 
-  it('a worker stopped with SIGTERM releases its running shard to the queue and exits 0', async () => {
-    const [a, b] = await Promise.all([startWorker(redis.url, [...FAST_RECOVERY, '--grace-ms', '0']), startWorker(redis.url, FAST_RECOVERY)]);
+  it('a worker stopped with SIGTERM releases its running shard to the queue and exits 0; batch status shows it running', async () => {
+    // neumf scores each user-item pair through an MLP: a shard of 2,000 users (two blocks) takes a while.
+    const slow = path.join(tempDir(), 'neumf');
+    await saveTrainedModel(slow, 2000, 1500, 5, 'neumf');
+    const slowShards = ['--k', '10', '--shard-users', '2000'];
+    const expected = path.join(tempDir(), 'single');
+    assert.equal((await runCli(['recommend', '--model-dir', slow, '--all-users', '--out', expected, ...slowShards])).code, 0);
+    const [a, b] = await Promise.all([startWorker(redis.url, ['--grace-ms', '0', '--threads', '1']), startWorker(redis.url)]);
     workers.push(a, b);
-    b.child.kill('SIGSTOP'); // a alone takes the first shard
+    b.child.kill('SIGSTOP'); // a alone takes the shard
     const out = path.join(tempDir(), 'recs');
-    const submitted = runCli(['batch', 'recommend', '--redis', redis.url, '--poll-ms', '100', '--model-dir', modelDir, '--out', out, ...SHARD]);
+    const submitter = spawnCli(['batch', 'recommend', '--redis', redis.url, '--poll-ms', '100', '--model-dir', slow, '--out', out, ...slowShards]);
+    workers.push(submitter);
     await until('worker a to start a shard', () => /shard \d+: started/.test(a.log()), 120_000);
+    a.child.kill('SIGSTOP'); // frozen mid-shard, so that batch status sees it running
+    const [, id, shard] = /(recommend-\S+) shard (\d+): started/.exec(a.log())!;
+    const status = JSON.parse((await runCli(['batch', 'status', id, '--redis', redis.url, '--json'])).stdout);
+    assert.equal(status.phase, 'running');
+    assert.deepEqual(
+      status.running.map((r: { shard: number; worker: string }) => [r.shard, r.worker]),
+      [[Number(shard), `${os.hostname()}:${a.child.pid}`]],
+      `batch status names the running shard and its worker; worker log:\n${a.log()}`,
+    );
     a.child.kill('SIGTERM');
+    a.child.kill('SIGCONT');
     assert.equal(await a.exited, 0);
-    assert.match(a.log(), /shard (\d+): released back to the queue[\s\S]*stopped/);
+    assert.match(a.log(), new RegExp(`shard ${shard}: released back to the queue[\\s\\S]*stopped`));
     b.child.kill('SIGCONT');
-    const result = await submitted;
+    const result = await submitter.result;
     assert.equal(result.code, 0, result.stderr);
-    assertSameFiles(out, single);
+    assertSameFiles(out, expected);
   });
 
   it('refuses a model re-saved after submission, names it, and leaves the batch incomplete', async () => {
@@ -154,7 +179,7 @@ describe('batch recommend (distributed top-k for every user)', function () {
     const id = submitted.stdout.trim();
     await saveTrainedModel(changing, 600, 300, 2); // same shape, other weights
     workers.push(await startWorker(redis.url));
-    const followed = await runCli(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100']);
+    const followed = await follow(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100']);
     assert.equal(followed.code, 3);
     assert.match(followed.stderr, /0 of 3 shards done, 3 failed on every try/);
     assert.match(followed.stderr, /the model in .*model changed since the batch was submitted .*\[ERR_BATCH_INPUT_CHANGED\]/);

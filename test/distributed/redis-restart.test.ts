@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { runCli, type CliResult } from '../helpers/cli';
-import { FAST_RECOVERY, killWorkers, RedisServer, requireRedis, startWorker, until, type WorkerProcess } from '../helpers/redis';
+import { runCli } from '../helpers/cli';
+import { type CliProcess, FAST_RECOVERY, killWorkers, RedisServer, requireRedis, spawnCli, startWorker, until, type WorkerProcess } from '../helpers/redis';
 import { saveTrainedModel } from '../helpers/saved-model';
 import { useTempDirs } from '../helpers/tempdir';
 
@@ -35,7 +35,7 @@ describe('batch recommend across Redis restarts', function () {
   let modelDir: string;
   let single: string;
   let redis: RedisServer | undefined;
-  const workers: WorkerProcess[] = [];
+  const workers: (WorkerProcess | CliProcess)[] = [];
 
   before(async function () {
     requireRedis(this);
@@ -51,15 +51,23 @@ describe('batch recommend across Redis restarts', function () {
     redis = undefined;
   });
 
-  /** Submits a batch, followed by the CLI in this process; its id (the newest batch in Redis) once its shards are queued. */
-  async function submit(url: string, out: string): Promise<{ id: string; run: Promise<CliResult> }> {
-    const run = runCli(['batch', 'recommend', '--redis', url, '--poll-ms', '100', '--model-dir', modelDir, '--out', out, ...SHARD]);
+  /** A command that waits on the workers runs in a child process, killed if the test gives up on it. */
+  const follow = (args: string[]) => {
+    const command = spawnCli(args);
+    workers.push(command);
+    return command.result;
+  };
+
+  /** Submits a batch, followed by the CLI in a child process; its id (the newest batch in Redis) once its shards are queued. */
+  async function submit(url: string, out: string): Promise<{ id: string; run: Promise<{ code: number; stdout: string; stderr: string }> }> {
+    const submitter = spawnCli(['batch', 'recommend', '--redis', url, '--poll-ms', '100', '--model-dir', modelDir, '--out', out, ...SHARD]);
+    workers.push(submitter);
     let id = '';
     await until('the batch to be queued', () => {
       id = redis!.cli('ZRANGE', `semrec:${QUEUE}:batches`, '-1', '-1');
       return id !== '' && Number(redis!.cli('LLEN', `bull:${QUEUE}:wait`)) + doneCount(redis!, id) > 0;
     });
-    return { id, run };
+    return { id, run: submitter.result };
   }
 
   it('completes a batch across a restart of Redis with persistence', async () => {
@@ -99,7 +107,7 @@ describe('batch recommend across Redis restarts', function () {
     assert.match(result.stderr, new RegExp(`resubmit them with: semrec batch resume ${id} --redis ${redis.url}`));
     assert.equal(fs.existsSync(path.join(out, 'manifest.json')), false);
 
-    const resumed = await runCli(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100']);
+    const resumed = await follow(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100']);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /2 shards queued again \(3, 7\)/);
     sameFiles(out, single);
@@ -118,7 +126,7 @@ describe('batch recommend across Redis restarts', function () {
     assert.equal(result.code, 1);
     assert.match(result.stderr, new RegExp(`batch ${id} is no longer in Redis .*resume it from its work dir: semrec batch resume .* \\[ERR_BATCH_NOT_FOUND\\]`));
 
-    const resumed = await runCli(['batch', 'resume', out, '--redis', redis.url, '--poll-ms', '100']);
+    const resumed = await follow(['batch', 'resume', out, '--redis', redis.url, '--poll-ms', '100']);
     assert.equal(resumed.code, 0, resumed.stderr);
     const m = /\(record restored from its work dir\): (\d+) shards queued again.*?(?:, (\d+) found done on disk)?\n/.exec(resumed.stderr);
     assert.ok(m, resumed.stderr);

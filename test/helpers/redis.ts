@@ -1,7 +1,7 @@
 /**
- * A private Redis for a test suite: Debian's redis-server on a free loopback port with its data in a
- * temporary folder, started and stopped by the test (never a system service), plus `semrec worker`
- * child processes.
+ * Redis for a test suite: Debian's redis-server on a free loopback port with its data in a temporary
+ * folder, started and stopped by the test (never a system service) or, for suites that never restart
+ * it, the one .ci/run started (SEMREC_REDIS_URL); plus `semrec worker` child processes.
  *
  * Without redis-server, tests that need it are pending with the reason, except where
  * SEMREC_REQUIRE_REDIS=1 (.ci/run sets it): there a missing Redis fails the suite, so CI never skips
@@ -25,10 +25,7 @@ export function redisServerPath(): string | undefined {
   return undefined;
 }
 
-/**
- * Call in a suite's before(): marks the suite pending when redis-server is absent, unless CI requires it.
- * Returns whether Redis is usable.
- */
+/** Call in a suite's before(): marks the suite pending when redis-server is absent, unless CI requires it. */
 export function requireRedis(context: Mocha.Context): void {
   if (redisServerPath() !== undefined) return;
   if (process.env.SEMREC_REQUIRE_REDIS === '1') {
@@ -91,7 +88,20 @@ export class RedisServer {
     readonly port: number,
     readonly dir: string,
     private readonly options: RedisOptions,
+    /** Started by someone else (.ci/run): never stopped or restarted here. */
+    private readonly external = false,
   ) {}
+
+  /** The Redis .ci/run started (SEMREC_REDIS_URL) when there is one, else a private one. */
+  static async forSuite(): Promise<RedisServer> {
+    const url = process.env.SEMREC_REDIS_URL;
+    if (url) {
+      const port = Number(new URL(url).port || 6379);
+      if (!(await ping(port))) throw new Error(`SEMREC_REDIS_URL=${url} does not answer PING`);
+      return new RedisServer(port, '', {}, true);
+    }
+    return RedisServer.start();
+  }
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -125,6 +135,7 @@ export class RedisServer {
 
   /** Stops the server: SHUTDOWN (which flushes the append-only file when there is one). */
   async stop(): Promise<void> {
+    if (this.external) throw new Error('this Redis was started outside the test; it cannot be stopped here');
     const child = this.process;
     if (!child || child.exitCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -146,6 +157,7 @@ export class RedisServer {
 
   /** Stops it and removes its folder. */
   async destroy(): Promise<void> {
+    if (this.external) return;
     await this.stop();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
@@ -179,10 +191,43 @@ export async function startWorker(url: string, extra: string[] = [], env: NodeJS
   return { child, log: () => stderr, exited };
 }
 
+export interface CliProcess {
+  child: ChildProcess;
+  /** Resolves when the command exits: its code, stdout and stderr. */
+  result: Promise<{ code: number; stdout: string; stderr: string }>;
+  /** stderr so far. */
+  log(): string;
+}
+
+/**
+ * Runs `semrec <args>` in a child process (through tsx). For commands that run while a test does other
+ * things: a command run in the test's own process captures stdout until it ends, and one the test gives
+ * up on must be killable.
+ */
+export function spawnCli(args: string[]): CliProcess {
+  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(REPO, 'ts', 'cli', 'main.ts'), ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const result = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : -1), stdout, stderr })),
+  );
+  return { child, result, log: () => stderr };
+}
+
 /** Stops workers that are still running (SIGKILL: the test is over) and waits for them. */
-export async function killWorkers(workers: WorkerProcess[]): Promise<void> {
-  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
+export async function killWorkers(workers: (WorkerProcess | CliProcess)[]): Promise<void> {
+  for (const w of workers) {
+    if (w.child.exitCode === null && w.child.signalCode === null) {
+      w.child.kill('SIGCONT'); // a stopped process is killed all the same, but its pipes close only when it runs
+      w.child.kill('SIGKILL');
+    }
+  }
+  await Promise.all(workers.map((w) => ('exited' in w ? w.exited : w.result)));
 }
 
 /** Waits until `predicate` holds (polling), failing after `timeoutMs`. */

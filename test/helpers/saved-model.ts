@@ -32,9 +32,12 @@ export function randomInteractions(numUsers: number, numItems: number, perUser: 
   } as unknown as TrainingData;
 }
 
-/** Trains bpr (one epoch, one thread: reproducible) on random data and saves it to `dir`. */
-export async function saveTrainedModel(dir: string, numUsers = 4000, numItems = 2000, seed = 7): Promise<void> {
-  const model = createModel('bpr', { epochs: 1 });
+/**
+ * Trains a model (one epoch, one thread: reproducible) on random data and saves it to `dir`: bpr by
+ * default; neumf scores every user-item pair through an MLP, for shards that take a while.
+ */
+export async function saveTrainedModel(dir: string, numUsers = 4000, numItems = 2000, seed = 7, name: 'bpr' | 'neumf' = 'bpr'): Promise<void> {
+  const model = createModel(name, { epochs: 1 });
   await model.fit(randomInteractions(numUsers, numItems, 10, seed), { seed, numThreads: 1 });
   await model.save(dir);
 }

@@ -37,8 +37,11 @@ export const DEFAULT_SHARD_USERS = 50_000;
 const SCORE_BUDGET = 64 * 2 ** 20;
 /** Significant digits that identify every float32 exactly (IEEE 754: 9 for binary32). */
 const FLOAT32_DIGITS = 9;
-/** Users per recommend() call at most (fused kernels need no more to keep every core busy). */
-const MAX_BLOCK_USERS = 4096;
+/**
+ * Users per recommend() call at most: enough to keep every core busy in the fused kernels (they split a
+ * call into chunks of 96 users), few enough that Ctrl-C or a worker's shutdown waits for one block only.
+ */
+const MAX_BLOCK_USERS = 1024;
 
 export interface ShardRange {
   shard: number;
