@@ -52,6 +52,14 @@ export type ErrorCode =
   | 'ERR_BATCH_INCOMPLETE' // a batch ended with shards failed for good or lost; it names them and how to resume
   | 'ERR_BATCH_INPUT_CHANGED' // a model dir, dataset or encoder differs from what was checksummed at submission
   | 'ERR_SHARD_CORRUPT' // a shard's output or input file fails its checksum or belongs to another batch
+  // Chat-REC (ts/chat/): LLM failures never reach a user's list (they become fallback: true), but reach callers of LlmClient.
+  | 'ERR_UNKNOWN_USER' // a raw user id that the model's data does not hold
+  | 'ERR_LLM_CONFIG' // an endpoint that needs an API key and has none
+  | 'ERR_LLM_TIMEOUT' // the LLM endpoint did not answer within the timeout (after the retries)
+  | 'ERR_LLM_CONNECTION' // the LLM endpoint could not be reached
+  | 'ERR_LLM_HTTP' // the LLM endpoint answered an HTTP error (after the retries)
+  | 'ERR_LLM_RESPONSE' // the LLM request failed otherwise
+  | 'ERR_FINETUNE_FORMAT' // fine-tuning examples that break OpenAI's chat fine-tuning format
   | (string & {});
 
 export class SemrecError extends Error {

@@ -134,3 +134,29 @@ export { checkSpace, derivedSpace, DERIVED_FLOAT_SPAN, DERIVED_INT_SPAN } from '
 export type { Assignment, Choice, Domain, SearchSpace } from './tuning/space';
 export { propose, randomAssignment, SAMPLERS, STARTUP_TRIALS, CANDIDATES } from './tuning/tpe';
 export type { FinishedTrial, SamplerName } from './tuning/tpe';
+
+// Chat-REC: profiles, prompts, the LLM client, guards, conversation, fine-tuning data and evaluation.
+export { ChatCatalog, FUZZY_TITLE_SIMILARITY, titleKey, titleSimilarity } from './chat/catalog';
+export type { ChatItem, TitleKey, TitleMatch } from './chat/catalog';
+export { LlmClient, DEFAULT_API_KEY_ENV, DEFAULT_MAX_RETRIES, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT_MS } from './chat/client';
+export type { CompleteOptions, LlmConfig, LlmReply, LlmUsage } from './chat/client';
+export { ChatEngine, DEFAULT_CANDIDATE_MODEL, DEFAULT_CANDIDATES, DEFAULT_K } from './chat/engine';
+export type { Candidate, CandidateOptions, ChatEngineInit, RankedItem, RankResult, RerankOptions, RerankOutcome, TrainEngineOptions } from './chat/engine';
+export { CooccurrenceSignals, ModelSignals, explainFromSignals } from './chat/explain';
+export type { SignalSource, SimilarItem } from './chat/explain';
+export { emptyGuardCounts, fillToK, guardAnswer } from './chat/guards';
+export type { GuardCounts, GuardResult } from './chat/guards';
+export { parseAnswer } from './chat/parse';
+export type { AnswerEntry, ParsedAnswer } from './chat/parse';
+export { buildProfile, DEFAULT_PROFILE_TOKENS } from './chat/profile';
+export type { HistoryEntry, Profile, ProfileInput, ProfileOptions } from './chat/profile';
+export { CONVERSATION_TURN, PROMPT_TEMPLATES, RANK_AND_EXPLAIN, templateTag } from './chat/prompts';
+export type { ChatMessage, PromptTemplate } from './chat/prompts';
+export { tokenCounter, DEFAULT_TOKENIZER, TOKENIZERS } from './chat/tokens';
+export type { TokenCounter, TokenizerName } from './chat/tokens';
+export { ChatSession, readRequest, describeConstraints, SESSION_FORMAT, SESSION_VERSION } from './chat/conversation';
+export type { Constraints, SessionState, TurnRecord } from './chat/conversation';
+export { checkFinetuneExample, checkFinetuneFile, exportFinetune, MAX_EXAMPLE_TOKENS, MIN_FINETUNE_EXAMPLES } from './chat/finetune';
+export type { FinetuneOptions, FinetuneProblem, FinetuneReport } from './chat/finetune';
+export { chatEval, renderChatEval, DEFAULT_CHAT_KS } from './chat/eval';
+export type { ChatEvalOptions, ChatEvalReport } from './chat/eval';

@@ -22,11 +22,13 @@ export interface DatasetCliOptions {
   timestampUnit?: TimestampUnit;
 }
 
-/** Adds --format/--path and the load options to a command. */
-export function addDatasetOptions(command: Command): Command {
+/** Adds --format/--path and the load options to a command (`required: false` for commands that can do without a dataset). */
+export function addDatasetOptions(command: Command, { required = true }: { required?: boolean } = {}): Command {
+  const format = new Option('--format <format>', 'dataset layout').choices([...DATASET_FORMATS]);
+  const datasetPath = new Option('--path <path>', 'dataset folder (or file, for amazon-reviews, myanimelist, interactions-csv)');
   return command
-    .addOption(new Option('--format <format>', 'dataset layout').choices([...DATASET_FORMATS]).makeOptionMandatory())
-    .requiredOption('--path <path>', 'dataset folder (or file, for amazon-reviews, myanimelist, interactions-csv)')
+    .addOption(required ? format.makeOptionMandatory() : format)
+    .addOption(required ? datasetPath.makeOptionMandatory() : datasetPath)
     .addOption(new Option('--on-error <policy>', "malformed rows: 'throw' stops with the file and line, 'skip' counts them").choices(['throw', 'skip']).default('throw'))
     .addOption(new Option('--duplicates <policy>', 'duplicate (user, item) rows').choices([...DUPLICATE_POLICIES]).default('keep-latest'))
     .option('--columns <mapping>', 'interactions-csv: user=<col>,item=<col>[,rating=<col>][,timestamp=<col>][,review=<col>] (header names or 0-based indices)')

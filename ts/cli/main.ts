@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 
 import { isSemrecError } from '../errors';
 import { registerBatch } from './commands/batch';
+import { registerChat } from './commands/chat';
 import { registerData } from './commands/data';
 import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
@@ -20,7 +21,10 @@ export function buildProgram(): Command {
   const program = new Command('semrec')
     .description('Semantic recommendation engine: LLM-Rec, Chat-REC and classic baselines on native CPU/CUDA kernels')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Options after a command's name belong to that command (chat and its subcommands share names).
+    .enablePositionalOptions();
+  registerChat(program);
   registerData(program);
   registerDemo(program);
   registerDevice(program);

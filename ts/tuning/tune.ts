@@ -9,8 +9,6 @@
  * sampler, seed, space, fixed hyperparameters); every further line is one finished trial. Resuming with
  * a log whose header differs is refused, naming the field.
  */
-import fs from 'node:fs/promises';
-
 import type { InteractionStore } from '../data/store';
 import type { Split } from '../data/splits';
 import { SemrecError } from '../errors';
@@ -22,6 +20,7 @@ import { userItems } from '../models/data';
 import { checkModelName, createModel, type ModelName } from '../models/registry';
 import { throwIfAborted, type LongRunningOptions } from '../progress';
 import { writeFileAtomically } from '../util/fs';
+import { appendJsonLine, readJsonLines } from '../util/jsonl';
 import { checkSpace, derivedSpace, type Assignment, type SearchSpace } from './space';
 import { propose, SAMPLERS, type FinishedTrial, type SamplerName } from './tpe';
 
@@ -142,33 +141,12 @@ function sameJson(a: unknown, b: unknown): boolean {
 }
 
 /**
- * Reads an existing log: its header and finished trials. A last line cut short by a crash (no final
- * newline, unparsable) is dropped and the file truncated to the last whole line; damage anywhere else is
- * an error naming the line.
+ * Reads an existing log: its header and finished trials (a last line cut short by a crash is dropped, see
+ * readJsonLines); damage anywhere else is an error naming the line.
  */
 async function readLog(file: string): Promise<{ header: TuneHeader; trials: TrialRecord[] } | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new SemrecError(`tune: cannot read the trials log ${file}: ${(error as Error).message}`, 'ERR_INVALID_ARG_VALUE', { cause: error });
-  }
-  if (text.length === 0) return undefined;
-  if (!text.endsWith('\n')) {
-    // The last append did not finish: keep the whole lines only.
-    text = text.slice(0, text.lastIndexOf('\n') + 1);
-    await fs.truncate(file, Buffer.byteLength(text));
-  }
-  const records = text.split('\n').filter((l) => l.length > 0);
-  if (records.length === 0) return undefined;
-  const parsed = records.map((line, n) => {
-    try {
-      return JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      throw new SemrecError(`tune: ${file} line ${n + 1} is not valid JSON (a damaged trials log; start a new one)`, 'ERR_INVALID_ARG_VALUE');
-    }
-  });
+  const parsed = await readJsonLines(file, 'tune: the trials log');
+  if (parsed === undefined) return undefined;
   const header = parsed[0] as unknown as TuneHeader;
   if (header.kind !== 'header' || header.format !== TUNE_LOG_FORMAT) {
     throw new SemrecError(`tune: ${file} is not a semrec trials log (line 1 is not its header)`, 'ERR_INVALID_ARG_VALUE');
@@ -187,17 +165,6 @@ async function readLog(file: string): Promise<{ header: TuneHeader; trials: Tria
     if (t.trial !== n) throw new SemrecError(`tune: ${file} line ${n + 2} holds trial ${t.trial}, expected ${n}`, 'ERR_INVALID_ARG_VALUE');
   });
   return { header, trials };
-}
-
-/** Appends one line and makes it durable before the next trial starts. */
-async function appendLine(file: string, record: object): Promise<void> {
-  const handle = await fs.open(file, 'a');
-  try {
-    await handle.appendFile(`${JSON.stringify(record)}\n`);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 function better(a: TrialRecord, b: TrialRecord | undefined): boolean {
@@ -250,7 +217,7 @@ export async function tune(options: TuneOptions): Promise<TuneResult> {
       }
       trials.push(...existing.trials);
     } else {
-      await appendLine(options.log, header);
+      await appendJsonLine(options.log, header);
     }
   }
   const resumed = trials.length;
@@ -281,7 +248,7 @@ export async function tune(options: TuneOptions): Promise<TuneResult> {
       if ((error as SemrecError).code === 'ERR_ABORTED') throw error;
       record = { trial: n, params, status: 'failed', value: NaN, perSeed: [], bestEpochs: [], seconds: 0, error: (error as Error).message, ...(isDefaults ? { defaults: true } : {}) };
     }
-    if (options.log) await appendLine(options.log, { kind: 'trial', ...record });
+    if (options.log) await appendJsonLine(options.log, { kind: 'trial', ...record });
     trials.push(record);
     if (better(record, best)) best = record;
     options.onProgress?.({ phase: `tuning ${model} (${sampler})`, done: n + 1, total: options.trials, unit: 'trials' });
