@@ -79,6 +79,8 @@ function ping(port: number): Promise<boolean> {
 export interface RedisOptions {
   /** Append-only file with an fsync per write: a restart keeps every acknowledged write. */
   persistence?: boolean;
+  /** Address to listen on (default loopback; benchmarks with network namespaces need others). */
+  bind?: string;
 }
 
 export class RedisServer {
@@ -116,7 +118,9 @@ export class RedisServer {
   private async launch(): Promise<void> {
     const binary = redisServerPath();
     if (!binary) throw new Error('redis-server is not installed');
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--daemonize', 'no', '--protected-mode', 'yes'];
+    const bind = this.options.bind ?? '127.0.0.1';
+    // Protected mode refuses every client but loopback ones; a benchmark's namespaces are other hosts.
+    const args = ['--port', String(this.port), '--bind', bind, '--dir', this.dir, '--save', '', '--daemonize', 'no', '--protected-mode', bind === '127.0.0.1' ? 'yes' : 'no'];
     args.push(...(this.options.persistence ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']));
     const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.process = child;
@@ -174,9 +178,13 @@ export interface WorkerProcess {
 /** Flags that make a killed worker's shard come back within seconds (defaults are 30 s, for real pools). */
 export const FAST_RECOVERY = ['--lock-ms', '2000', '--stalled-interval-ms', '500'];
 
-/** Starts `semrec worker` in a child process (through tsx, from the sources) and waits until it takes shards. */
-export async function startWorker(url: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(REPO, 'ts', 'cli', 'main.ts'), 'worker', '--redis', url, ...extra], {
+/**
+ * Starts `semrec worker` in a child process (through tsx, from the sources) and waits until it takes
+ * shards; `prefix` runs it through another command (e.g. `ip netns exec <ns>`).
+ */
+export async function startWorker(url: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Promise<WorkerProcess> {
+  const command = [...prefix, process.execPath, '--require', require.resolve('tsx/cjs'), path.join(REPO, 'ts', 'cli', 'main.ts'), 'worker', '--redis', url, ...extra];
+  const child = spawn(command[0], command.slice(1), {
     cwd: REPO,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

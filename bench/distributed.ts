@@ -1,0 +1,346 @@
+/**
+ * `npm run bench -- --suite distributed`: `batch recommend` on BullMQ + Redis against one process.
+ *
+ * A bpr model (trained one epoch on a generated implicit dataset) recommends the top 100 items for every
+ * user: once in this process (`semrec recommend --all-users`, every core), and as a batch run by 1 worker
+ * (every core) or 2 workers (one core each), plus a shard-size sweep with 2 workers. Configurations
+ * alternate run by run, so that the load of a shared machine falls on all of them alike; each figure is
+ * the median of the repetitions. Workers start fresh for every batch (not timed), so each run pays its
+ * model loads, as a real batch does. For the written model of N machines the suite also counts, per
+ * shard, the Redis commands and bytes (Redis' own INFO counters, minus what the submitter's polling
+ * costs) and the bytes written to the shared filesystem.
+ *
+ * Suite `distributed-netns` (root, iproute2): every worker runs in its own network namespace and reaches
+ * Redis over a veth pair, as a separate host would, through a TCP proxy that adds `-- --rtt-ms N` (default
+ * 2) to every round trip: what the per-shard round trips cost across a network.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+import { completeBatch, commonSpec, DEFAULT_POLL_MS, prepareWorkDir, submitBatch, waitForBatch } from '../ts/distributed/batch';
+import { BatchQueue } from '../ts/distributed/queue';
+import { planRecommendBatch } from '../ts/distributed/recommend';
+import { recommendAllUsers } from '../ts/models/all-users';
+import { createModel, loadModel } from '../ts/models/registry';
+import { killWorkers, RedisServer, startWorker, type WorkerProcess } from '../test/helpers/redis';
+import { randomInteractions } from '../test/helpers/saved-model';
+import { type BenchContext, type Suite } from './harness';
+
+/** Items per user, as in the issue's `batch recommend --k 100`. */
+const K = 100;
+const REPEATS = 3;
+
+interface Sizes {
+  users: number;
+  items: number;
+  perUser: number;
+  /** Users per shard of the 1-vs-2-worker comparison. */
+  shardUsers: number;
+  sweep: number[];
+}
+
+const FULL: Sizes = { users: 50_000, items: 20_000, perUser: 20, shardUsers: 5_000, sweep: [1_000, 5_000, 25_000] };
+const QUICK: Sizes = { users: 4_000, items: 1_000, perUser: 10, shardUsers: 500, sweep: [250, 1_000] };
+
+interface RedisCounters {
+  commands: number;
+  inputBytes: number;
+  outputBytes: number;
+}
+
+function counters(redis: RedisServer): RedisCounters {
+  const info = redis.cli('INFO', 'stats');
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)![1]);
+  return { commands: field('total_commands_processed'), inputBytes: field('total_net_input_bytes'), outputBytes: field('total_net_output_bytes') };
+}
+
+function minus(a: RedisCounters, b: RedisCounters): RedisCounters {
+  return { commands: a.commands - b.commands, inputBytes: a.inputBytes - b.inputBytes, outputBytes: a.outputBytes - b.outputBytes };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function dirBytes(dir: string): number {
+  return fs.readdirSync(dir).reduce((sum, name) => sum + fs.statSync(path.join(dir, name)).size, 0);
+}
+
+/**
+ * A TCP proxy in front of Redis that holds every chunk for `delayMs` in each direction (order kept):
+ * a network round trip of 2 x delayMs without tc's netem, which containers often lack.
+ */
+class DelayProxy {
+  private readonly sockets = new Set<net.Socket>();
+  private readonly server: net.Server;
+  port = 0;
+
+  private constructor(
+    private readonly targetPort: number,
+    private readonly delayMs: number,
+  ) {
+    this.server = net.createServer((client) => {
+      const upstream = net.connect(this.targetPort, '127.0.0.1');
+      this.sockets.add(client).add(upstream);
+      this.relay(client, upstream);
+      this.relay(upstream, client);
+    });
+  }
+
+  static async start(targetPort: number, delayMs: number, bind: string): Promise<DelayProxy> {
+    const proxy = new DelayProxy(targetPort, delayMs);
+    await new Promise<void>((resolve) => proxy.server.listen(0, bind, resolve));
+    proxy.port = (proxy.server.address() as net.AddressInfo).port;
+    return proxy;
+  }
+
+  private relay(from: net.Socket, to: net.Socket): void {
+    let last = 0;
+    from.on('data', (chunk) => {
+      // Never before the previous chunk: a later chunk may not overtake an earlier one.
+      const at = Math.max(Date.now() + this.delayMs, last);
+      last = at;
+      setTimeout(() => to.writable && to.write(chunk), at - Date.now());
+    });
+    from.on('close', () => setTimeout(() => to.destroy(), Math.max(0, last - Date.now())));
+    from.on('error', () => to.destroy());
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+/** Network namespaces standing in for hosts: namespace i reaches the root namespace at 10.15.i.1 over veth. */
+class Hosts {
+  private readonly made: number[] = [];
+
+  /** The command prefix that runs a process in host i, and the address of the root namespace seen from there. */
+  host(i: number): { wrap: string[]; address: string } {
+    if (!this.made.includes(i)) this.make(i);
+    return { wrap: ['ip', 'netns', 'exec', `semrec-bench-${i}`], address: `10.15.${i}.1` };
+  }
+
+  private make(i: number): void {
+    const ns = `semrec-bench-${i}`;
+    const run = (...args: string[]) => execFileSync(args[0], args.slice(1), { stdio: 'pipe' });
+    run('ip', 'netns', 'add', ns);
+    this.made.push(i); // from here on destroy() removes it
+    run('ip', 'link', 'add', `sb${i}h`, 'type', 'veth', 'peer', 'name', `sb${i}w`);
+    run('ip', 'link', 'set', `sb${i}w`, 'netns', ns);
+    run('ip', 'addr', 'add', `10.15.${i}.1/24`, 'dev', `sb${i}h`);
+    run('ip', 'link', 'set', `sb${i}h`, 'up');
+    run('ip', 'netns', 'exec', ns, 'ip', 'addr', 'add', `10.15.${i}.2/24`, 'dev', `sb${i}w`);
+    run('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', `sb${i}w`, 'up');
+    run('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
+  }
+
+  destroy(): void {
+    for (const i of this.made.splice(0)) {
+      try {
+        execFileSync('ip', ['netns', 'del', `semrec-bench-${i}`], { stdio: 'pipe' });
+        execFileSync('ip', ['link', 'del', `sb${i}h`], { stdio: 'pipe' });
+      } catch {
+        // the veth pair goes with its namespace
+      }
+    }
+  }
+}
+
+interface BatchRun {
+  seconds: number;
+  shards: number;
+  redis: RedisCounters;
+}
+
+async function runBatch(
+  redis: RedisServer,
+  redisUrl: string,
+  modelDir: string,
+  out: string,
+  workers: number,
+  threads: number,
+  shardUsers: number,
+  hosts: Hosts | undefined,
+  workerPort: number,
+): Promise<BatchRun> {
+  fs.rmSync(out, { recursive: true, force: true });
+  const started: WorkerProcess[] = [];
+  try {
+    for (let w = 0; w < workers; w++) {
+      const where = hosts?.host(w);
+      const url = `redis://${where?.address ?? '127.0.0.1'}:${workerPort}`;
+      started.push(await startWorker(url, ['--threads', String(threads), '--quiet'], {}, where?.wrap));
+    }
+    const queue = await BatchQueue.open(redisUrl, 'semrec-batch');
+    try {
+      const common = commonSpec('recommend', out, { command: 'bench' });
+      await prepareWorkDir(common);
+      const spec = await planRecommendBatch({ modelDir, k: K, shardUsers }, common);
+      // The submitter's own polling is counted apart: one status read costs a known number of commands.
+      const before = counters(redis);
+      const t0 = performance.now();
+      await submitBatch(queue, spec);
+      let polls = 0;
+      const status = await waitForBatch(queue, spec, { pollMs: DEFAULT_POLL_MS / 10, onStatus: () => polls++ });
+      if (status.phase !== 'shards-done') throw new Error(`batch ended ${status.phase}`);
+      await completeBatch(queue, spec);
+      const seconds = (performance.now() - t0) / 1000;
+      const during = minus(counters(redis), before);
+      const p0 = counters(redis);
+      await waitForBatch(queue, spec, {}); // one more status read of the finished batch: the cost of a poll
+      const poll = minus(counters(redis), p0);
+      return {
+        seconds,
+        shards: spec.numShards,
+        redis: {
+          commands: during.commands - polls * poll.commands,
+          inputBytes: during.inputBytes - polls * poll.inputBytes,
+          outputBytes: during.outputBytes - polls * poll.outputBytes,
+        },
+      };
+    } finally {
+      await queue.close();
+    }
+  } finally {
+    await killWorkers(started);
+  }
+}
+
+/** Round trip added between workers and Redis in the network-namespace suite unless --rtt-ms says otherwise (a LAN in one data centre is 0.1-0.5 ms; 2 ms is a generous cross-zone figure). */
+const DEFAULT_NETNS_RTT_MS = 2;
+
+async function runDistributed(context: BenchContext, netns: boolean): Promise<Record<string, unknown>> {
+  const { log } = context;
+  const argv = process.argv.slice(2);
+  const rttIndex = argv.indexOf('--rtt-ms');
+  const rttMs = rttIndex >= 0 ? Number(argv[rttIndex + 1]) : netns ? DEFAULT_NETNS_RTT_MS : 0;
+  if (netns && process.getuid?.() !== 0) return { skipped: 'network namespaces need root (ip netns)' };
+  const sizes = context.quick ? QUICK : FULL;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'semrec-bench-dist-'));
+  const hosts = netns ? new Hosts() : undefined;
+  // In namespaces the workers reach Redis (or the delaying proxy) over the veth links: every address.
+  const bind = netns ? '0.0.0.0' : '127.0.0.1';
+  const redis = await RedisServer.start({ bind });
+  const proxy = rttMs > 0 ? await DelayProxy.start(redis.port, rttMs / 2, bind) : undefined;
+  const workerPort = proxy?.port ?? redis.port;
+  try {
+    const modelDir = path.join(work, 'model');
+    log(`training bpr (1 epoch) on ${sizes.users} users x ${sizes.items} items, ${sizes.perUser} interactions each`);
+    const model = createModel('bpr', { epochs: 1 });
+    await model.fit(randomInteractions(sizes.users, sizes.items, sizes.perUser, 15));
+    await model.save(modelDir);
+    const loaded = await loadModel(modelDir);
+
+    const configs = [
+      { name: 'one process (recommend --all-users, 2 threads)', workers: 0, threads: 2, shardUsers: sizes.shardUsers },
+      { name: 'batch, 1 worker x 2 threads', workers: 1, threads: 2, shardUsers: sizes.shardUsers },
+      { name: 'batch, 2 workers x 1 thread', workers: 2, threads: 1, shardUsers: sizes.shardUsers },
+      ...sizes.sweep
+        .filter((s) => s !== sizes.shardUsers)
+        .map((shardUsers) => ({ name: `batch, 2 workers x 1 thread, ${shardUsers} users/shard`, workers: 2, threads: 1, shardUsers })),
+    ];
+    const runs = new Map<string, BatchRun[]>(configs.map((c) => [c.name, []]));
+    let outputBytes = 0;
+    for (let rep = 0; rep < (context.quick ? 1 : REPEATS); rep++) {
+      for (const config of configs) {
+        const out = path.join(work, 'out');
+        let run: BatchRun;
+        if (config.workers === 0) {
+          fs.rmSync(out, { recursive: true, force: true });
+          const t0 = performance.now();
+          await recommendAllUsers(loaded, modelDir, out, { k: K, shardUsers: config.shardUsers });
+          run = { seconds: (performance.now() - t0) / 1000, shards: Math.ceil(sizes.users / config.shardUsers), redis: { commands: 0, inputBytes: 0, outputBytes: 0 } };
+          outputBytes = dirBytes(out);
+        } else {
+          run = await runBatch(redis, redis.url, modelDir, out, config.workers, config.threads, config.shardUsers, hosts, workerPort);
+        }
+        runs.get(config.name)!.push(run);
+        log(`  rep ${rep + 1}: ${config.name}: ${run.seconds.toFixed(2)} s (${(sizes.users / run.seconds).toFixed(0)} users/s)`);
+      }
+    }
+    const table = configs.map((c) => {
+      const list = runs.get(c.name)!;
+      const seconds = median(list.map((r) => r.seconds));
+      const shards = list[0].shards;
+      const last = list[list.length - 1];
+      return {
+        config: c.name,
+        workers: c.workers,
+        threadsPerWorker: c.threads,
+        shardUsers: c.shardUsers,
+        shards,
+        medianSeconds: +seconds.toFixed(3),
+        seconds: list.map((r) => +r.seconds.toFixed(3)),
+        usersPerSecond: Math.round(sizes.users / seconds),
+        ...(c.workers > 0
+          ? {
+              redisCommandsPerShard: +(last.redis.commands / shards).toFixed(1),
+              redisBytesInPerShard: Math.round(last.redis.inputBytes / shards),
+              redisBytesOutPerShard: Math.round(last.redis.outputBytes / shards),
+            }
+          : {}),
+      };
+    });
+    const seconds = (name: string) => table.find((t) => t.config === name)!.medianSeconds;
+    // Redis cost = per batch + per shard x shards: a least-squares line through the 2-worker batches of
+    // different shard counts separates what each shard costs from what each batch costs once.
+    const twoWorkers = configs.filter((c) => c.workers === 2).map((c) => runs.get(c.name)!.at(-1)!);
+    const fit = (value: (r: BatchRun) => number) => {
+      const xs = twoWorkers.map((r) => r.shards);
+      const ys = twoWorkers.map(value);
+      const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+      const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+      const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+      const slope = sxx > 0 ? xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / sxx : NaN;
+      return { perShard: +slope.toFixed(1), perBatch: +(my - slope * mx).toFixed(0) };
+    };
+    const redisCost = {
+      method: 'least-squares line over the 2-worker batches (shard counts differ): total = perBatch + perShard x shards',
+      commands: fit((r) => r.redis.commands),
+      bytesToRedis: fit((r) => r.redis.inputBytes),
+      bytesFromRedis: fit((r) => r.redis.outputBytes),
+    };
+    const result = {
+      note:
+        `Busy shared machine (other work running): ${os.cpus().length} hardware threads shared with other jobs; ` +
+        'configurations alternated run by run, medians of the repetitions.',
+      network:
+        (netns ? 'workers in separate network namespaces, reaching Redis over veth pairs' : 'workers on loopback') +
+        (rttMs > 0 ? `; ${rttMs} ms round trip added between workers and Redis (delaying TCP proxy)` : ''),
+      model: { name: 'bpr', users: sizes.users, items: sizes.items, dim: (loaded.params as { dim?: number }).dim, k: K, weightsBytes: fs.statSync(path.join(modelDir, 'weights.bin')).size },
+      outputBytes,
+      outputBytesPerUser: +(outputBytes / sizes.users).toFixed(1),
+      table,
+      redisCost,
+      ratios: {
+        twoWorkersVsOneWorker: +(seconds('batch, 1 worker x 2 threads') / seconds('batch, 2 workers x 1 thread')).toFixed(3),
+        oneWorkerVsOneProcess: +(seconds('one process (recommend --all-users, 2 threads)') / seconds('batch, 1 worker x 2 threads')).toFixed(3),
+      },
+    };
+    for (const row of table) log(`${row.config}: median ${row.medianSeconds} s, ${row.usersPerSecond} users/s`);
+    return result;
+  } finally {
+    await proxy?.close();
+    await redis.destroy();
+    hosts?.destroy();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+export const distributedSuite: Suite = {
+  name: 'distributed',
+  description: 'batch recommend on BullMQ + Redis: one process vs 1 and 2 workers, shard-size sweep, Redis commands and bytes per shard',
+  run: (context) => runDistributed(context, false),
+};
+
+export const distributedNetnsSuite: Suite = {
+  name: 'distributed-netns',
+  description: `the same with every worker in its own network namespace (a host of its own) and ${DEFAULT_NETNS_RTT_MS} ms (--rtt-ms) added to each round trip to Redis`,
+  run: (context) => runDistributed(context, true),
+};
