@@ -6,15 +6,16 @@
  * (every core) or 2 workers (one core each), plus a shard-size sweep with 2 workers. Configurations
  * alternate run by run, so that the load of a shared machine falls on all of them alike; each figure is
  * the median of the repetitions. Workers start fresh for every batch (not timed), so each run pays its
- * model loads, as a real batch does. For the written model of N machines the suite also counts, per
- * shard, the Redis commands and bytes (Redis' own INFO counters, minus what the submitter's polling
- * costs) and the bytes written to the shared filesystem.
+ * model loads, as a real batch does. For the written model of N machines the suite also counts every
+ * Redis command of a batch (Redis' MONITOR stream, by client: workers apart from the submitter, scripts
+ * by name), the job data per shard, and the bytes written to the shared filesystem.
  *
  * Suite `distributed-netns` (root, iproute2): every worker runs in its own network namespace and reaches
  * Redis over a veth pair, as a separate host would, through a TCP proxy that adds `-- --rtt-ms N` (default
  * 2) to every round trip: what the per-shard round trips cost across a network.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -22,7 +23,8 @@ import path from 'node:path';
 
 import { completeBatch, commonSpec, DEFAULT_POLL_MS, prepareWorkDir, submitBatch, waitForBatch } from '../ts/distributed/batch';
 import { BatchQueue } from '../ts/distributed/queue';
-import { planRecommendBatch } from '../ts/distributed/recommend';
+import { closeRedis, connectRedis } from '../ts/distributed/redis';
+import { planRecommendBatch, recommendKind } from '../ts/distributed/recommend';
 import { recommendAllUsers } from '../ts/models/all-users';
 import { createModel, loadModel } from '../ts/models/registry';
 import { killWorkers, RedisServer, startWorker, type WorkerProcess } from '../test/helpers/redis';
@@ -45,20 +47,58 @@ interface Sizes {
 const FULL: Sizes = { users: 50_000, items: 20_000, perUser: 20, shardUsers: 5_000, sweep: [1_000, 5_000, 25_000] };
 const QUICK: Sizes = { users: 4_000, items: 1_000, perUser: 10, shardUsers: 500, sweep: [250, 1_000] };
 
-interface RedisCounters {
-  commands: number;
-  inputBytes: number;
-  outputBytes: number;
+/** Commands by name (BullMQ's Lua scripts by script name), counted from Redis' MONITOR stream. */
+type CommandCounts = Record<string, number>;
+
+interface CommandLog {
+  /** Commands the workers sent: their round trips to Redis. */
+  workers: CommandCounts;
+  /** Commands the submitter sent (queueing, polling, assembling). */
+  submitter: CommandCounts;
+  /** Commands run inside BullMQ's Lua scripts, whoever called them: Redis' own work, no round trips. */
+  inScripts: CommandCounts;
+  stop(): Promise<void>;
 }
 
-function counters(redis: RedisServer): RedisCounters {
-  const info = redis.cli('INFO', 'stats');
-  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)![1]);
-  return { commands: field('total_commands_processed'), inputBytes: field('total_net_input_bytes'), outputBytes: field('total_net_output_bytes') };
+/**
+ * Counts every command Redis runs from now on, the submitter's connection apart from all others (the
+ * workers'). EVAL/EVALSHA are named by the BullMQ script they run.
+ */
+async function logCommands(redisUrl: string, queue: BatchQueue): Promise<CommandLog> {
+  await queue.queue.waitUntilReady(); // BullMQ has defined its scripts on the connection
+  const scripts = new Map<string, string>();
+  const defined = (queue.redis as unknown as { scriptsSet: Record<string, { sha: string }> }).scriptsSet;
+  for (const [name, script] of Object.entries(defined)) scripts.set(script.sha, `script ${name.replace(/[:-][\d.]+$/, '')}`);
+  const submitterAddress = /addr=(\S+)/.exec(String(await queue.redis.call('CLIENT', 'INFO')))![1];
+  const client = await connectRedis(redisUrl);
+  const monitor = await client.monitor();
+  const log: CommandLog = {
+    workers: {},
+    submitter: {},
+    inScripts: {},
+    stop: async () => {
+      monitor.disconnect();
+      await closeRedis(client);
+    },
+  };
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    let name = args[0].toLowerCase();
+    if (name === 'evalsha') name = scripts.get(args[1]) ?? 'evalsha (unknown script)';
+    else if (name === 'eval') name = scripts.get(createHash('sha1').update(args[1]).digest('hex')) ?? 'eval (a script sent whole: its first use on a connection)';
+    const counts = source === 'lua' ? log.inScripts : source === submitterAddress ? log.submitter : log.workers;
+    counts[name] = (counts[name] ?? 0) + 1;
+  });
+  return log;
 }
 
-function minus(a: RedisCounters, b: RedisCounters): RedisCounters {
-  return { commands: a.commands - b.commands, inputBytes: a.inputBytes - b.inputBytes, outputBytes: a.outputBytes - b.outputBytes };
+function perShard(counts: CommandCounts, shards: number): CommandCounts {
+  const out: CommandCounts = {};
+  for (const [name, n] of Object.entries(counts).sort((a, b) => b[1] - a[1])) out[name] = +(n / shards).toFixed(2);
+  return out;
+}
+
+function total(counts: CommandCounts): number {
+  return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
 function median(values: number[]): number {
@@ -129,6 +169,8 @@ class Hosts {
   private make(i: number): void {
     const ns = `semrec-bench-${i}`;
     const run = (...args: string[]) => execFileSync(args[0], args.slice(1), { stdio: 'pipe' });
+    // A run killed before its cleanup leaves its namespace (and the veth pair in it): start afresh.
+    if (execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').some((line) => line.split(' ')[0] === ns)) run('ip', 'netns', 'del', ns);
     run('ip', 'netns', 'add', ns);
     this.made.push(i); // from here on destroy() removes it
     run('ip', 'link', 'add', `sb${i}h`, 'type', 'veth', 'peer', 'name', `sb${i}w`);
@@ -155,11 +197,15 @@ class Hosts {
 interface BatchRun {
   seconds: number;
   shards: number;
-  redis: RedisCounters;
+  /** Redis commands of the whole batch: from the workers, and from the submitter (queueing, polling, assembling). */
+  workerCommands?: CommandCounts;
+  submitterCommands?: CommandCounts;
+  scriptCommands?: CommandCounts;
+  polls?: number;
+  jobDataBytes?: number;
 }
 
 async function runBatch(
-  redis: RedisServer,
   redisUrl: string,
   modelDir: string,
   out: string,
@@ -182,8 +228,7 @@ async function runBatch(
       const common = commonSpec('recommend', out, { command: 'bench' });
       await prepareWorkDir(common);
       const spec = await planRecommendBatch({ modelDir, k: K, shardUsers }, common);
-      // The submitter's own polling is counted apart: one status read costs a known number of commands.
-      const before = counters(redis);
+      const commands = await logCommands(redisUrl, queue);
       const t0 = performance.now();
       await submitBatch(queue, spec);
       let polls = 0;
@@ -191,18 +236,16 @@ async function runBatch(
       if (status.phase !== 'shards-done') throw new Error(`batch ended ${status.phase}`);
       await completeBatch(queue, spec);
       const seconds = (performance.now() - t0) / 1000;
-      const during = minus(counters(redis), before);
-      const p0 = counters(redis);
-      await waitForBatch(queue, spec, {}); // one more status read of the finished batch: the cost of a poll
-      const poll = minus(counters(redis), p0);
+      await commands.stop();
+      const job = { batchId: spec.id, kind: spec.kind, shard: 0, payload: recommendKind.payload(spec, 0) };
       return {
         seconds,
         shards: spec.numShards,
-        redis: {
-          commands: during.commands - polls * poll.commands,
-          inputBytes: during.inputBytes - polls * poll.inputBytes,
-          outputBytes: during.outputBytes - polls * poll.outputBytes,
-        },
+        workerCommands: commands.workers,
+        submitterCommands: commands.submitter,
+        scriptCommands: commands.inScripts,
+        polls,
+        jobDataBytes: Buffer.byteLength(JSON.stringify(job)),
       };
     } finally {
       await queue.close();
@@ -255,10 +298,10 @@ async function runDistributed(context: BenchContext, netns: boolean): Promise<Re
           fs.rmSync(out, { recursive: true, force: true });
           const t0 = performance.now();
           await recommendAllUsers(loaded, modelDir, out, { k: K, shardUsers: config.shardUsers });
-          run = { seconds: (performance.now() - t0) / 1000, shards: Math.ceil(sizes.users / config.shardUsers), redis: { commands: 0, inputBytes: 0, outputBytes: 0 } };
+          run = { seconds: (performance.now() - t0) / 1000, shards: Math.ceil(sizes.users / config.shardUsers) };
           outputBytes = dirBytes(out);
         } else {
-          run = await runBatch(redis, redis.url, modelDir, out, config.workers, config.threads, config.shardUsers, hosts, workerPort);
+          run = await runBatch(redis.url, modelDir, out, config.workers, config.threads, config.shardUsers, hosts, workerPort);
         }
         runs.get(config.name)!.push(run);
         log(`  rep ${rep + 1}: ${config.name}: ${run.seconds.toFixed(2)} s (${(sizes.users / run.seconds).toFixed(0)} users/s)`);
@@ -280,32 +323,19 @@ async function runDistributed(context: BenchContext, netns: boolean): Promise<Re
         usersPerSecond: Math.round(sizes.users / seconds),
         ...(c.workers > 0
           ? {
-              redisCommandsPerShard: +(last.redis.commands / shards).toFixed(1),
-              redisBytesInPerShard: Math.round(last.redis.inputBytes / shards),
-              redisBytesOutPerShard: Math.round(last.redis.outputBytes / shards),
+              // From the last repetition (command counts hardly vary between repetitions).
+              workerRoundTripsPerShard: +(total(last.workerCommands!) / shards).toFixed(1),
+              workerRoundTripsPerShardByCommand: perShard(last.workerCommands!, shards),
+              submitterRoundTrips: total(last.submitterCommands!),
+              submitterRoundTripsByCommand: last.submitterCommands,
+              commandsInScriptsPerShard: +(total(last.scriptCommands!) / shards).toFixed(1),
+              submitterPolls: last.polls,
+              jobDataBytes: last.jobDataBytes,
             }
           : {}),
       };
     });
     const seconds = (name: string) => table.find((t) => t.config === name)!.medianSeconds;
-    // Redis cost = per batch + per shard x shards: a least-squares line through the 2-worker batches of
-    // different shard counts separates what each shard costs from what each batch costs once.
-    const twoWorkers = configs.filter((c) => c.workers === 2).map((c) => runs.get(c.name)!.at(-1)!);
-    const fit = (value: (r: BatchRun) => number) => {
-      const xs = twoWorkers.map((r) => r.shards);
-      const ys = twoWorkers.map(value);
-      const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
-      const my = ys.reduce((a, b) => a + b, 0) / ys.length;
-      const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
-      const slope = sxx > 0 ? xs.reduce((a, x, i) => a + (x - mx) * (ys[i] - my), 0) / sxx : NaN;
-      return { perShard: +slope.toFixed(1), perBatch: +(my - slope * mx).toFixed(0) };
-    };
-    const redisCost = {
-      method: 'least-squares line over the 2-worker batches (shard counts differ): total = perBatch + perShard x shards',
-      commands: fit((r) => r.redis.commands),
-      bytesToRedis: fit((r) => r.redis.inputBytes),
-      bytesFromRedis: fit((r) => r.redis.outputBytes),
-    };
     const result = {
       note:
         `Busy shared machine (other work running): ${os.cpus().length} hardware threads shared with other jobs; ` +
@@ -317,7 +347,6 @@ async function runDistributed(context: BenchContext, netns: boolean): Promise<Re
       outputBytes,
       outputBytesPerUser: +(outputBytes / sizes.users).toFixed(1),
       table,
-      redisCost,
       ratios: {
         twoWorkersVsOneWorker: +(seconds('batch, 1 worker x 2 threads') / seconds('batch, 2 workers x 1 thread')).toFixed(3),
         oneWorkerVsOneProcess: +(seconds('one process (recommend --all-users, 2 threads)') / seconds('batch, 1 worker x 2 threads')).toFixed(3),

@@ -160,3 +160,28 @@ export { checkFinetuneExample, checkFinetuneFile, exportFinetune, MAX_EXAMPLE_TO
 export type { FinetuneOptions, FinetuneProblem, FinetuneReport } from './chat/finetune';
 export { chatEval, renderChatEval, DEFAULT_CHAT_KS } from './chat/eval';
 export type { ChatEvalOptions, ChatEvalReport } from './chat/eval';
+
+// Every user's top-k from a saved model, as user shards plus a checksummed manifest (one process or a batch).
+export { DEFAULT_SHARD_USERS, MANIFEST_FILE, RECOMMENDATIONS_FORMAT, RECOMMENDATIONS_VERSION, planUserShards, recommendAllUsers, verifyRecommendations } from './models/all-users';
+export type { AllUsersOptions, RecommendationsHeader, RecommendationsManifest, ShardEntry } from './models/all-users';
+export { savedModelDigest } from './models/persist';
+export { assembleReport, evaluateCell, planExperiment, prepareSeed } from './eval/harness';
+export type { CellOptions, CellResult, ExperimentPlan, SeedContext, UserValues } from './eval/harness';
+
+// Distributed batch jobs on BullMQ + Redis: submit, follow, resume; workers on any machine.
+export { BatchQueue, FINISHED_BATCH_TTL_S } from './distributed/queue';
+export type { BatchRecord, BatchState, RunningShard, ShardFailure, ShardStates } from './distributed/queue';
+export { batchStatus, commonSpec, completeBatch, findBatch, incompleteError, prepareWorkDir, resumeBatch, submitBatch, waitForBatch, DEFAULT_POLL_MS } from './distributed/batch';
+export type { BatchCommonOptions, BatchPhase, BatchStatus, ResumeReport, WaitOptions } from './distributed/batch';
+export { planRecommendBatch } from './distributed/recommend';
+export type { RecommendBatchOptions } from './distributed/recommend';
+export { planEmbedBatch } from './distributed/embed';
+export type { EmbedCatalog } from './distributed/embed';
+export { planEvalBatch, renderBatchEvalJson, renderBatchEvalMarkdown } from './distributed/eval';
+export type { BatchEvalReport, EvalGrid } from './distributed/eval';
+export { BatchWorker, DEFAULT_GRACE_MS, DEFAULT_LOCK_MS, DEFAULT_MAX_STALLED, DEFAULT_STALLED_INTERVAL_MS } from './distributed/worker';
+export type { BatchWorkerOptions, WorkerEvent } from './distributed/worker';
+export { connectRedis, DEFAULT_REDIS_URL, redisUrl } from './distributed/redis';
+export { BATCH_KINDS, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_MS, DEFAULT_QUEUE } from './distributed/spec';
+export type { BatchKindName, BatchSpec, EmbedBatchSpec, EncoderSpec, EvalBatchSpec, RecommendBatchSpec } from './distributed/spec';
+export type { BatchResult } from './distributed/kind';

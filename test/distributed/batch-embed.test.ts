@@ -30,6 +30,8 @@ function maxDifference(a: Float32Array, b: Float32Array): number {
 
 describe('batch embed (distributed encoding)', function () {
   this.timeout(300_000);
+  /** The suite's own queue (CI shares one Redis between suites). */
+  const QUEUE = 'test-batch-embed';
   const tempDir = useTempDirs('semrec-batch-embed-');
   let redis: RedisServer;
   let workers: WorkerProcess[] = [];
@@ -44,7 +46,7 @@ describe('batch embed (distributed encoding)', function () {
   before(async function () {
     requireRedis(this);
     redis = await RedisServer.forSuite();
-    workers = await Promise.all([startWorker(redis.url), startWorker(redis.url)]);
+    workers = await Promise.all([startWorker(redis.url, ['--queue', QUEUE]), startWorker(redis.url, ['--queue', QUEUE])]);
   });
   afterEach(async () => {
     await killWorkers(commands.splice(0));
@@ -60,7 +62,7 @@ describe('batch embed (distributed encoding)', function () {
     const texts = Array.from({ length: 45 }, (_, i) => `Item ${i}: a ${['red', 'quiet', 'vintage', 'small', 'bright'][i % 5]} ${['guitar', 'pedal', 'amplifier'][i % 3]} for ${i % 2 ? 'beginners' : 'studios'}`);
     fs.writeFileSync(catalog, texts.map((text, i) => JSON.stringify({ id: i % 4 === 0 ? i : `sku-${i}`, text })).join('\n') + '\n');
     const out = path.join(dir, 'catalog.semb');
-    const { code, stdout, stderr } = await follow(['batch', 'embed', '--redis', redis.url, '--poll-ms', '100', '--texts', catalog, '--shard-texts', '7', '--no-cache', '--out', out, '--json']);
+    const { code, stdout, stderr } = await follow(['batch', 'embed', '--redis', redis.url, '--queue', QUEUE, '--poll-ms', '100', '--texts', catalog, '--shard-texts', '7', '--no-cache', '--out', out, '--json']);
     assert.equal(code, 0, stderr);
     const summary = JSON.parse(stdout);
     assert.equal(summary.texts, 45);
@@ -83,7 +85,7 @@ describe('batch embed (distributed encoding)', function () {
     const dir = tempDir();
     const batchOut = path.join(dir, 'batch.semb');
     const singleOut = path.join(dir, 'single.semb');
-    const batch = await follow(['batch', 'embed', '--redis', redis.url, '--poll-ms', '100', '--format', 'ml-100k', '--path', data, '--shard-texts', '8', '--out', batchOut]);
+    const batch = await follow(['batch', 'embed', '--redis', redis.url, '--queue', QUEUE, '--poll-ms', '100', '--format', 'ml-100k', '--path', data, '--shard-texts', '8', '--out', batchOut]);
     assert.equal(batch.code, 0, batch.stderr);
     assert.match(batch.stdout, /wrote .*batch\.semb: 30 texts as 512-d vectors \(4 shards\)/);
     const single = await runCli(['embed', '--format', 'ml-100k', '--path', data, '--no-reviews', '--no-cache', '--out', singleOut]);
@@ -99,7 +101,7 @@ describe('batch embed (distributed encoding)', function () {
     const dir = tempDir();
     const catalog = path.join(dir, 'bad.jsonl');
     fs.writeFileSync(catalog, '{"id": 1, "text": "fine"}\n{"id": 2, "title": "no text"}\n');
-    const { code, stderr } = await runCli(['batch', 'embed', '--redis', redis.url, '--texts', catalog, '--out', path.join(dir, 'x.semb')]);
+    const { code, stderr } = await runCli(['batch', 'embed', '--redis', redis.url, '--queue', QUEUE, '--texts', catalog, '--out', path.join(dir, 'x.semb')]);
     assert.equal(fs.existsSync(path.join(dir, 'x.semb.batch')), false, 'no shard inputs are left behind');
     assert.equal(code, 1);
     assert.match(stderr, /--texts .*bad\.jsonl, line 2: expected \{ "id": string or number, "text": string \}/);

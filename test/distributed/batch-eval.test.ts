@@ -24,6 +24,8 @@ function results(report: { models: Record<string, Record<string, unknown>>; prot
 
 describe('batch eval (distributed grid)', function () {
   this.timeout(240_000);
+  /** The suite's own queue (CI shares one Redis between suites). */
+  const QUEUE = 'test-batch-eval';
   const tempDir = useTempDirs('semrec-batch-eval-');
   let redis: RedisServer;
   let workers: WorkerProcess[] = [];
@@ -38,7 +40,7 @@ describe('batch eval (distributed grid)', function () {
   before(async function () {
     requireRedis(this);
     redis = await RedisServer.forSuite();
-    workers = await Promise.all([startWorker(redis.url, ['--threads', '1']), startWorker(redis.url, ['--threads', '1'])]);
+    workers = await Promise.all([startWorker(redis.url, ['--queue', QUEUE, '--threads', '1']), startWorker(redis.url, ['--queue', QUEUE, '--threads', '1'])]);
   });
   afterEach(async () => {
     await killWorkers(commands.splice(0));
@@ -53,7 +55,7 @@ describe('batch eval (distributed grid)', function () {
     writeMl100kLike(data);
     const grid = ['--models', 'pop,itemknn,bpr', '--protocol', 'ratio-8-1-1', '--seeds', '42,43', '--set', 'bpr.epochs=3', '--set', 'bpr.dim=8', '--threads', '1'];
     const out = path.join(tempDir(), 'grid.json');
-    const batch = await follow(['batch', 'eval', '--redis', redis.url, '--poll-ms', '100', '--dataset', `ml-100k:${data}`, ...grid, '--out', out, '--json']);
+    const batch = await follow(['batch', 'eval', '--redis', redis.url, '--queue', QUEUE, '--poll-ms', '100', '--dataset', `ml-100k:${data}`, ...grid, '--out', out, '--json']);
     assert.equal(batch.code, 0, batch.stderr);
     const single = await runCli(['eval', '--format', 'ml-100k', '--path', data, ...grid, '--json']);
     assert.equal(single.code, 0, single.stderr);
@@ -70,7 +72,7 @@ describe('batch eval (distributed grid)', function () {
     writeMl100kLike(b, 2);
     const out = path.join(tempDir(), 'grid.md');
     const { code, stdout, stderr } = await follow([
-      'batch', 'eval', '--redis', redis.url, '--poll-ms', '100', '--dataset', `ml-100k:${a}`, '--dataset', `ml-100k:${b}`,
+      'batch', 'eval', '--redis', redis.url, '--queue', QUEUE, '--poll-ms', '100', '--dataset', `ml-100k:${a}`, '--dataset', `ml-100k:${b}`,
       '--models', 'pop,itemknn', '--seeds', '1', '--out', out,
     ]);
     assert.equal(code, 0, stderr);
@@ -84,25 +86,25 @@ describe('batch eval (distributed grid)', function () {
     writeMl100kLike(data, 3);
     const out = path.join(tempDir(), 'grid.json');
     const submitted = await runCli([
-      'batch', 'eval', '--redis', redis.url, '--dataset', `ml-100k:${data}`, '--models', 'pop', '--seeds', '1,2', '--out', out, '--detach',
+      'batch', 'eval', '--redis', redis.url, '--queue', QUEUE, '--dataset', `ml-100k:${data}`, '--models', 'pop', '--seeds', '1,2', '--out', out, '--detach',
     ]);
     assert.equal(submitted.code, 0, submitted.stderr);
     const id = submitted.stdout.trim();
     // The workers see another dataset than the one submitted: every cell must refuse it, at once.
     const original = fs.readFileSync(path.join(data, 'u.data'));
     writeMl100kLike(data, 4);
-    const followed = await follow(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100']);
+    const followed = await follow(['batch', 'resume', id, '--redis', redis.url, '--queue', QUEUE, '--poll-ms', '100']);
     assert.equal(followed.code, 3, followed.stderr);
     assert.match(followed.stderr, new RegExp(`batch ${id} is incomplete: 0 of 2 shards done, 2 failed on every try, 0 lost`));
     assert.match(followed.stderr, /shard 0 \(ml-100k pop seed 1\) failed after 1 tries: the ml-100k dataset at .* changed since the batch was submitted .*\[ERR_BATCH_INPUT_CHANGED\]/);
     assert.match(followed.stderr, new RegExp(`semrec batch resume ${id} --redis ${redis.url}`));
     assert.equal(fs.existsSync(out), false, 'no report from an incomplete grid');
 
-    const status = await runCli(['batch', 'status', id, '--redis', redis.url, '--json']);
+    const status = await runCli(['batch', 'status', id, '--redis', redis.url, '--queue', QUEUE, '--json']);
     assert.equal(JSON.parse(status.stdout).phase, 'incomplete');
 
     fs.writeFileSync(path.join(data, 'u.data'), original);
-    const resumed = await follow(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100', '--json']);
+    const resumed = await follow(['batch', 'resume', id, '--redis', redis.url, '--queue', QUEUE, '--poll-ms', '100', '--json']);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /2 shards queued again \(0, 1\)/);
     assert.equal(JSON.parse(fs.readFileSync(out, 'utf8')).reports[0].protocol.seeds.join(), '1,2');

@@ -3,6 +3,7 @@
  * - the merged output is byte for byte what `semrec recommend --all-users` writes in one process;
  * - a worker killed with SIGKILL in the middle of a shard, twice, loses nothing and duplicates nothing
  *   (BullMQ's stalled-job check hands its shards to the other workers);
+ * - a failing shard is retried with backoff;
  * - a worker stopped with SIGTERM releases its shard and exits cleanly;
  * - a model dir changed after submission is refused by every worker, and the batch says so.
  */
@@ -47,26 +48,46 @@ describe('batch recommend (distributed top-k for every user)', function () {
   this.timeout(300_000);
   const tempDir = useTempDirs('semrec-batch-rec-');
   let redis: RedisServer;
-  let modelDir: string;
-  let single: string;
   const workers: (WorkerProcess | CliProcess)[] = [];
+  /** Each test has a queue of its own: shards a failed test leaves behind never reach the next one's workers. */
+  let queue = '';
+  let testNumber = 0;
   const NUM_USERS = 4000;
+  const SHARD = ['--k', '50', '--shard-users', '250']; // bpr: 16 quick shards
+  // neumf scores each user-item pair through an MLP, so its shards take long enough (seconds) to be
+  // caught running: by a SIGKILL, or a SIGTERM between a shard's two blocks of 1,024 users.
+  const SLOW_SHARD = ['--k', '10', '--shard-users', '1000'];
+  const SLOW_TWO_BLOCKS = ['--k', '10', '--shard-users', '2000'];
+  const models = { fast: '', slow: '' };
+  const single = { fast: '', slow: '', slowTwoBlocks: '' };
+
+  const worker = (extra: string[] = []) => startWorker(redis.url, ['--queue', queue, ...extra]);
+  const batch = (args: string[]) => ['batch', ...args, '--redis', redis.url, '--queue', queue];
   /** A command that waits on the workers runs in a child process, killed if the test gives up on it. */
   const follow = (args: string[]) => {
-    const command = spawnCli(args);
+    const command = spawnCli(batch(args));
     workers.push(command);
     return command.result;
   };
-  const SHARD = ['--k', '50', '--shard-users', '250']; // 16 shards
+  async function recommendAll(model: string, out: string, shards: string[]): Promise<void> {
+    const run = await runCli(['recommend', '--model-dir', model, '--all-users', '--out', out, ...shards]);
+    assert.equal(run.code, 0, run.stderr);
+  }
 
   before(async function () {
     requireRedis(this);
     redis = await RedisServer.forSuite();
-    modelDir = path.join(tempDir(), 'bpr');
-    await saveTrainedModel(modelDir, NUM_USERS);
-    single = path.join(tempDir(), 'single');
-    const run = await runCli(['recommend', '--model-dir', modelDir, '--all-users', '--out', single, ...SHARD]);
-    assert.equal(run.code, 0, run.stderr);
+    models.fast = path.join(tempDir(), 'bpr');
+    await saveTrainedModel(models.fast, NUM_USERS);
+    models.slow = path.join(tempDir(), 'neumf');
+    await saveTrainedModel(models.slow, NUM_USERS, 1000, 5, 'neumf');
+    for (const [key, model, shards] of [['fast', models.fast, SHARD], ['slow', models.slow, SLOW_SHARD], ['slowTwoBlocks', models.slow, SLOW_TWO_BLOCKS]] as const) {
+      single[key] = path.join(tempDir(), key);
+      await recommendAll(model, single[key], shards);
+    }
+  });
+  beforeEach(() => {
+    queue = `test-batch-recommend-${++testNumber}`;
   });
   afterEach(async () => {
     await killWorkers(workers.splice(0));
@@ -76,60 +97,63 @@ describe('batch recommend (distributed top-k for every user)', function () {
   });
 
   it('writes the files semrec recommend --all-users writes, byte for byte, with a progress display', async () => {
-    workers.push(...(await Promise.all([startWorker(redis.url), startWorker(redis.url)])));
+    workers.push(...(await Promise.all([worker(), worker()])));
     const out = path.join(tempDir(), 'recs');
-    const { code, stdout, stderr } = await follow(['batch', 'recommend', '--redis', redis.url, '--poll-ms', '100', '--model-dir', modelDir, '--out', out, ...SHARD]);
+    const { code, stdout, stderr } = await follow(['recommend', '--poll-ms', '100', '--model-dir', models.fast, '--out', out, ...SHARD]);
     assert.equal(code, 0, stderr);
     assert.match(stdout, new RegExp(`wrote .*recs: top 50 of ${NUM_USERS} users in 16 shards`));
     assert.match(stderr, /batch recommend-\S+: 16\/16 shards \(100\.0%\)/);
-    assertSameFiles(out, single);
+    assertSameFiles(out, single.fast);
     assert.equal(fs.existsSync(`${out}.batch`), false);
     const id = /batch (recommend-\S+): 16 shards queued/.exec(stderr)![1];
-    const status = JSON.parse((await runCli(['batch', 'status', id, '--redis', redis.url, '--json'])).stdout);
+    const status = JSON.parse((await runCli(batch(['status', id, '--json']))).stdout);
     assert.equal(status.phase, 'complete');
     assert.deepEqual(status.units, { name: 'users', done: NUM_USERS, total: NUM_USERS });
     assert.ok(status.unitsPerSecond > 0);
   });
 
   it('loses and duplicates nothing when one of 3 workers is killed with SIGKILL mid-shard, twice', async () => {
-    const [a, b, c] = await Promise.all([startWorker(redis.url, FAST_RECOVERY), startWorker(redis.url, FAST_RECOVERY), startWorker(redis.url, FAST_RECOVERY)]);
+    const [a, b, c] = await Promise.all([worker(FAST_RECOVERY), worker(FAST_RECOVERY), worker(FAST_RECOVERY)]);
     workers.push(a, b, c);
     const out = path.join(tempDir(), 'recs');
-    const submitter = spawnCli(['batch', 'recommend', '--redis', redis.url, '--poll-ms', '100', '--model-dir', modelDir, '--out', out, ...SHARD]);
+    const submitter = spawnCli(batch(['recommend', '--poll-ms', '100', '--model-dir', models.slow, '--out', out, ...SLOW_SHARD]));
     workers.push(submitter);
-    const id = await new Promise<string>((resolve) => {
-      const poll = setInterval(() => {
-        const m = /(recommend-\d{8}T\d{6}Z-[0-9a-f]{6}) shard \d+: started/.exec(a.log() + b.log() + c.log());
-        if (m) {
-          clearInterval(poll);
-          resolve(m[1]);
-        }
-      }, 5);
+    let id = '';
+    await until('a worker to start a shard', () => {
+      id = /(recommend-\d{8}T\d{6}Z-[0-9a-f]{6}) shard \d+: started/.exec(a.log() + b.log() + c.log())?.[1] ?? '';
+      return id !== '';
     });
-    const doneSet = `semrec:semrec-batch:batch:${id}:done`;
+    /** Mid-shard: the shard's job is still active in BullMQ and its output not yet counted done. */
+    const assertMidShard = (shard: number) => {
+      assert.equal(redis.cli('ZSCORE', `semrec:${queue}:batch:${id}:done`, String(shard)), '', `shard ${shard} was not finished when its worker died`);
+      assert.match(redis.cli('LRANGE', `bull:${queue}:active`, '0', '-1'), new RegExp(`^${id}\\.${shard}$`, 'm'), `shard ${shard} is still active`);
+    };
 
-    // Kill 1: the first shard worker a takes (it is still loading the model: certainly mid-shard).
+    // Kill 1: worker a, in its first shard.
     await until('worker a to start a shard', () => started(a, id).length > 0, 120_000);
     a.child.kill('SIGKILL');
+    await a.exited;
     const firstKilled = started(a, id)[0];
-    assert.equal(redis.cli('ZSCORE', doneSet, String(firstKilled)), '', `shard ${firstKilled} was not finished when its worker died`);
+    assertMidShard(firstKilled);
     // b and c are paused while a restarts, so that the restarted worker is sure to get a shard to be
     // killed in; their locks lapse meanwhile, so their shards are handed out again too.
     b.child.kill('SIGSTOP');
     c.child.kill('SIGSTOP');
-    const a2 = await startWorker(redis.url, FAST_RECOVERY);
+    const a2 = await worker(FAST_RECOVERY);
     workers.push(a2);
+    // Kill 2: the restarted worker, in its first shard.
     await until('the restarted worker to start a shard', () => started(a2, id).length > 0, 120_000);
     a2.child.kill('SIGKILL');
+    await a2.exited;
     const secondKilled = started(a2, id)[0];
-    assert.equal(redis.cli('ZSCORE', doneSet, String(secondKilled)), '', `shard ${secondKilled} was not finished when its worker died`);
+    assertMidShard(secondKilled);
     b.child.kill('SIGCONT');
     c.child.kill('SIGCONT');
-    workers.push(await startWorker(redis.url, FAST_RECOVERY));
+    workers.push(await worker(FAST_RECOVERY));
 
     const result = await submitter.result;
     assert.equal(result.code, 0, result.stderr);
-    assertSameFiles(out, single);
+    assertSameFiles(out, single.slow);
     await assertEveryUserOnce(out, NUM_USERS);
     const log = workers.map((w) => w.log()).join('');
     assert.match(log, new RegExp(`${id} shard ${firstKilled}: done`), 'the first killed shard was finished by another worker');
@@ -137,28 +161,23 @@ describe('batch recommend (distributed top-k for every user)', function () {
   });
 
   it('a worker stopped with SIGTERM releases its running shard to the queue and exits 0; batch status shows it running', async () => {
-    // neumf scores each user-item pair through an MLP: a shard of 2,000 users (two blocks) takes a while.
-    const slow = path.join(tempDir(), 'neumf');
-    await saveTrainedModel(slow, 2000, 1500, 5, 'neumf');
-    const slowShards = ['--k', '10', '--shard-users', '2000'];
-    const expected = path.join(tempDir(), 'single');
-    assert.equal((await runCli(['recommend', '--model-dir', slow, '--all-users', '--out', expected, ...slowShards])).code, 0);
-    const [a, b] = await Promise.all([startWorker(redis.url, ['--grace-ms', '0', '--threads', '1']), startWorker(redis.url)]);
+    const [a, b] = await Promise.all([worker(['--grace-ms', '0', '--threads', '1']), worker()]);
     workers.push(a, b);
-    b.child.kill('SIGSTOP'); // a alone takes the shard
+    b.child.kill('SIGSTOP'); // a alone takes the first shard
     const out = path.join(tempDir(), 'recs');
-    const submitter = spawnCli(['batch', 'recommend', '--redis', redis.url, '--poll-ms', '100', '--model-dir', slow, '--out', out, ...slowShards]);
+    const submitter = spawnCli(batch(['recommend', '--poll-ms', '100', '--model-dir', models.slow, '--out', out, ...SLOW_TWO_BLOCKS]));
     workers.push(submitter);
     await until('worker a to start a shard', () => /shard \d+: started/.test(a.log()), 120_000);
     a.child.kill('SIGSTOP'); // frozen mid-shard, so that batch status sees it running
     const [, id, shard] = /(recommend-\S+) shard (\d+): started/.exec(a.log())!;
-    const status = JSON.parse((await runCli(['batch', 'status', id, '--redis', redis.url, '--json'])).stdout);
+    const status = JSON.parse((await runCli(batch(['status', id, '--json']))).stdout);
     assert.equal(status.phase, 'running');
     assert.deepEqual(
       status.running.map((r: { shard: number; worker: string }) => [r.shard, r.worker]),
       [[Number(shard), `${os.hostname()}:${a.child.pid}`]],
       `batch status names the running shard and its worker; worker log:\n${a.log()}`,
     );
+    assert.equal(status.shards.queued, 1);
     a.child.kill('SIGTERM');
     a.child.kill('SIGCONT');
     assert.equal(await a.exited, 0);
@@ -166,7 +185,26 @@ describe('batch recommend (distributed top-k for every user)', function () {
     b.child.kill('SIGCONT');
     const result = await submitter.result;
     assert.equal(result.code, 0, result.stderr);
-    assertSameFiles(out, expected);
+    assertSameFiles(out, single.slowTwoBlocks);
+  });
+
+  it('retries a failing shard with backoff, and it succeeds once the cause is gone', async () => {
+    const dir = tempDir();
+    const model = path.join(dir, 'model');
+    await saveTrainedModel(model, 400, 200, 4);
+    const out = path.join(dir, 'recs');
+    const submitted = await runCli(batch(['recommend', '--model-dir', model, '--out', out, '--shard-users', '400', '--attempts', '3', '--backoff-ms', '1500', '--detach']));
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const id = submitted.stdout.trim();
+    fs.renameSync(model, `${model}.away`); // the model's filesystem is briefly unavailable
+    const w = await worker();
+    workers.push(w);
+    await until('the first try to fail', () => /shard 0: failed, will retry: no saved model in/.test(w.log()), 120_000);
+    fs.renameSync(`${model}.away`, model);
+    const followed = await follow(['resume', id, '--poll-ms', '100']);
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.match(w.log(), /shard 0: started \(try 2\)[\s\S]*shard 0: done/);
+    await assertEveryUserOnce(out, 400);
   });
 
   it('refuses a model re-saved after submission, names it, and leaves the batch incomplete', async () => {
@@ -174,12 +212,12 @@ describe('batch recommend (distributed top-k for every user)', function () {
     const changing = path.join(dir, 'model');
     await saveTrainedModel(changing, 600, 300, 1);
     const out = path.join(dir, 'recs');
-    const submitted = await runCli(['batch', 'recommend', '--redis', redis.url, '--model-dir', changing, '--out', out, '--shard-users', '200', '--detach']);
+    const submitted = await runCli(batch(['recommend', '--model-dir', changing, '--out', out, '--shard-users', '200', '--detach']));
     assert.equal(submitted.code, 0, submitted.stderr);
     const id = submitted.stdout.trim();
     await saveTrainedModel(changing, 600, 300, 2); // same shape, other weights
-    workers.push(await startWorker(redis.url));
-    const followed = await follow(['batch', 'resume', id, '--redis', redis.url, '--poll-ms', '100']);
+    workers.push(await worker());
+    const followed = await follow(['resume', id, '--poll-ms', '100']);
     assert.equal(followed.code, 3);
     assert.match(followed.stderr, /0 of 3 shards done, 3 failed on every try/);
     assert.match(followed.stderr, /the model in .*model changed since the batch was submitted .*\[ERR_BATCH_INPUT_CHANGED\]/);
