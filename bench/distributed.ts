@@ -23,6 +23,7 @@ import path from 'node:path';
 
 import { completeBatch, commonSpec, DEFAULT_POLL_MS, prepareWorkDir, submitBatch, waitForBatch } from '../ts/distributed/batch';
 import { BatchQueue } from '../ts/distributed/queue';
+import type { BatchSpec } from '../ts/distributed/spec';
 import { closeRedis, connectRedis } from '../ts/distributed/redis';
 import { planRecommendBatch, recommendKind } from '../ts/distributed/recommend';
 import { recommendAllUsers } from '../ts/models/all-users';
@@ -99,6 +100,23 @@ function perShard(counts: CommandCounts, shards: number): CommandCounts {
 
 function total(counts: CommandCounts): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's times (Linux' USER_HZ, 100 on every current kernel). */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+function processCpuSeconds(pid: number): number {
+  // The command name (field 2) may hold spaces; the fields after its closing parenthesis are fixed.
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS; // utime, stime (fields 14 and 15)
+}
+
+/** CPU seconds Redis has used so far (its own INFO). */
+function redisCpuSeconds(redis: RedisServer): number {
+  const info = redis.cli('INFO', 'cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)![1]);
+  return field('used_cpu_user') + field('used_cpu_sys');
 }
 
 function median(values: number[]): number {
@@ -197,6 +215,10 @@ class Hosts {
 interface BatchRun {
   seconds: number;
   shards: number;
+  /** CPU seconds of the workers (from ready to the last shard, model loads included) or of the one process. */
+  cpuSeconds: number;
+  /** CPU seconds of Redis during the batch (not measured while MONITOR runs: it costs Redis CPU itself). */
+  redisCpuSeconds?: number;
   /** Redis commands of the whole batch: from the workers, and from the submitter (queueing, polling, assembling). */
   workerCommands?: CommandCounts;
   submitterCommands?: CommandCounts;
@@ -206,44 +228,48 @@ interface BatchRun {
 }
 
 async function runBatch(
-  redisUrl: string,
+  redis: RedisServer,
   modelDir: string,
   out: string,
-  workers: number,
-  threads: number,
-  shardUsers: number,
+  config: { workers: number; threads: number; shardUsers: number },
   hosts: Hosts | undefined,
   workerPort: number,
+  countCommands: boolean,
 ): Promise<BatchRun> {
   fs.rmSync(out, { recursive: true, force: true });
   const started: WorkerProcess[] = [];
   try {
-    for (let w = 0; w < workers; w++) {
+    for (let w = 0; w < config.workers; w++) {
       const where = hosts?.host(w);
       const url = `redis://${where?.address ?? '127.0.0.1'}:${workerPort}`;
-      started.push(await startWorker(url, ['--threads', String(threads), '--quiet'], {}, where?.wrap));
+      started.push(await startWorker(url, ['--threads', String(config.threads), '--quiet'], {}, where?.wrap));
     }
-    const queue = await BatchQueue.open(redisUrl, 'semrec-batch');
+    const cpuAtReady = started.map((w) => processCpuSeconds(w.child.pid!));
+    const queue = await BatchQueue.open(redis.url, 'semrec-batch');
     try {
       const common = commonSpec('recommend', out, { command: 'bench' });
       await prepareWorkDir(common);
-      const spec = await planRecommendBatch({ modelDir, k: K, shardUsers }, common);
-      const commands = await logCommands(redisUrl, queue);
+      const spec = await planRecommendBatch({ modelDir, k: K, shardUsers: config.shardUsers }, common);
+      const commands = countCommands ? await logCommands(redis.url, queue) : undefined;
+      const redisCpu0 = redisCpuSeconds(redis);
       const t0 = performance.now();
       await submitBatch(queue, spec);
       let polls = 0;
       const status = await waitForBatch(queue, spec, { pollMs: DEFAULT_POLL_MS / 10, onStatus: () => polls++ });
       if (status.phase !== 'shards-done') throw new Error(`batch ended ${status.phase}`);
+      const cpuSeconds = started.reduce((sum, w, i) => sum + processCpuSeconds(w.child.pid!) - cpuAtReady[i], 0);
       await completeBatch(queue, spec);
       const seconds = (performance.now() - t0) / 1000;
-      await commands.stop();
+      const redisCpu = redisCpuSeconds(redis) - redisCpu0;
+      await commands?.stop();
       const job = { batchId: spec.id, kind: spec.kind, shard: 0, payload: recommendKind.payload(spec, 0) };
       return {
         seconds,
         shards: spec.numShards,
-        workerCommands: commands.workers,
-        submitterCommands: commands.submitter,
-        scriptCommands: commands.inScripts,
+        cpuSeconds,
+        ...(commands
+          ? { workerCommands: commands.workers, submitterCommands: commands.submitter, scriptCommands: commands.inScripts }
+          : { redisCpuSeconds: redisCpu }),
         polls,
         jobDataBytes: Buffer.byteLength(JSON.stringify(job)),
       };
@@ -296,12 +322,15 @@ async function runDistributed(context: BenchContext, netns: boolean): Promise<Re
         let run: BatchRun;
         if (config.workers === 0) {
           fs.rmSync(out, { recursive: true, force: true });
+          const cpu0 = process.cpuUsage();
           const t0 = performance.now();
           await recommendAllUsers(loaded, modelDir, out, { k: K, shardUsers: config.shardUsers });
-          run = { seconds: (performance.now() - t0) / 1000, shards: Math.ceil(sizes.users / config.shardUsers) };
+          const cpu = process.cpuUsage(cpu0);
+          run = { seconds: (performance.now() - t0) / 1000, shards: Math.ceil(sizes.users / config.shardUsers), cpuSeconds: (cpu.user + cpu.system) / 1e6 };
           outputBytes = dirBytes(out);
         } else {
-          run = await runBatch(redis.url, modelDir, out, config.workers, config.threads, config.shardUsers, hosts, workerPort);
+          // Commands are counted in the first repetition only: MONITOR costs Redis CPU, measured in the others.
+          run = await runBatch(redis, modelDir, out, config, hosts, workerPort, rep === 0);
         }
         runs.get(config.name)!.push(run);
         log(`  rep ${rep + 1}: ${config.name}: ${run.seconds.toFixed(2)} s (${(sizes.users / run.seconds).toFixed(0)} users/s)`);
@@ -311,7 +340,8 @@ async function runDistributed(context: BenchContext, netns: boolean): Promise<Re
       const list = runs.get(c.name)!;
       const seconds = median(list.map((r) => r.seconds));
       const shards = list[0].shards;
-      const last = list[list.length - 1];
+      const counted = list[0];
+      const redisCpu = list.filter((r) => r.redisCpuSeconds !== undefined).map((r) => r.redisCpuSeconds!);
       return {
         config: c.name,
         workers: c.workers,
@@ -321,16 +351,19 @@ async function runDistributed(context: BenchContext, netns: boolean): Promise<Re
         medianSeconds: +seconds.toFixed(3),
         seconds: list.map((r) => +r.seconds.toFixed(3)),
         usersPerSecond: Math.round(sizes.users / seconds),
+        // CPU time does not depend on what else the machine runs: the basis for what N machines give.
+        cpuSecondsPer1000Users: +((1000 * median(list.map((r) => r.cpuSeconds))) / sizes.users).toFixed(3),
         ...(c.workers > 0
           ? {
-              // From the last repetition (command counts hardly vary between repetitions).
-              workerRoundTripsPerShard: +(total(last.workerCommands!) / shards).toFixed(1),
-              workerRoundTripsPerShardByCommand: perShard(last.workerCommands!, shards),
-              submitterRoundTrips: total(last.submitterCommands!),
-              submitterRoundTripsByCommand: last.submitterCommands,
-              commandsInScriptsPerShard: +(total(last.scriptCommands!) / shards).toFixed(1),
-              submitterPolls: last.polls,
-              jobDataBytes: last.jobDataBytes,
+              redisCpuMsPerShard: redisCpu.length ? +((1000 * median(redisCpu)) / shards).toFixed(3) : null,
+              // From the first repetition (command counts hardly vary between repetitions).
+              workerRoundTripsPerShard: +(total(counted.workerCommands!) / shards).toFixed(1),
+              workerRoundTripsPerShardByCommand: perShard(counted.workerCommands!, shards),
+              submitterRoundTrips: total(counted.submitterCommands!),
+              submitterRoundTripsByCommand: counted.submitterCommands,
+              commandsInScriptsPerShard: +(total(counted.scriptCommands!) / shards).toFixed(1),
+              submitterFullStatusReads: counted.polls,
+              jobDataBytes: counted.jobDataBytes,
             }
           : {}),
       };
@@ -372,4 +405,115 @@ export const distributedNetnsSuite: Suite = {
   name: 'distributed-netns',
   description: `the same with every worker in its own network namespace (a host of its own) and ${DEFAULT_NETNS_RTT_MS} ms (--rtt-ms) added to each round trip to Redis`,
   run: (context) => runDistributed(context, true),
+};
+
+/** Jobs in the queue-only measurement: enough for a steady rate, few enough for seconds. */
+const CEILING_JOBS = 5000;
+/** Shards in the smallest-shard measurement (one user each). */
+const TINY_SHARDS = 1000;
+
+/**
+ * Where adding workers stops helping: the fixed cost of a shard. (1) The queue alone: BullMQ jobs whose
+ * processor only does what a semrec worker adds per shard (mark started, mark done), 32 at a time in one
+ * process: the rate Redis and BullMQ sustain here, a lower bound of the ceiling. (2) The whole path with
+ * shards of one user each: queueing, the model's digest check, scoring, an atomic fsynced shard file and
+ * its checked record, marking done: the least time a shard costs.
+ */
+async function runOverhead(context: BenchContext): Promise<Record<string, unknown>> {
+  const { log } = context;
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'semrec-bench-overhead-'));
+  const redis = await RedisServer.start();
+  try {
+    // (1) the queue alone
+    const jobs = context.quick ? 500 : CEILING_JOBS;
+    const queue = await BatchQueue.open(redis.url, 'ceiling');
+    const { Worker } = await import('bullmq');
+    let finished = 0;
+    let allDone: () => void = () => {};
+    const done = new Promise<void>((resolve) => (allDone = resolve));
+    const worker = new Worker(
+      'ceiling',
+      async (job) => {
+        await queue.markStarted('ceiling');
+        await queue.markDone('ceiling', Number(job.id!.split('.')[1]));
+        if (++finished === jobs) allDone();
+      },
+      { connection: queue.redis, concurrency: 32, autorun: false },
+    );
+    const spec = { ...commonSpec('recommend', path.join(work, 'none'), { command: 'bench' }), id: 'ceiling', numShards: jobs } as BatchSpec;
+    const redisCpu0 = redisCpuSeconds(redis);
+    const t0 = performance.now();
+    await queue.addShards(spec, Array.from({ length: jobs }, (_, s) => s), () => ({}));
+    void worker.run();
+    await done;
+    const queueSeconds = (performance.now() - t0) / 1000;
+    const redisCpu = redisCpuSeconds(redis) - redisCpu0;
+    await worker.close();
+    await queue.close();
+    const queueOnly = {
+      jobs,
+      seconds: +queueSeconds.toFixed(2),
+      jobsPerSecond: Math.round(jobs / queueSeconds),
+      // Redis is one thread: 1 / (CPU per job) is the most jobs per second it can serve, whatever the workers.
+      redisCpuMsPerJob: +((1000 * redisCpu) / jobs).toFixed(4),
+      redisJobsPerCpuSecond: Math.round(jobs / redisCpu),
+    };
+    log(`queue alone: ${jobs} jobs in ${queueOnly.seconds} s = ${queueOnly.jobsPerSecond} jobs/s`);
+
+    // (2) the smallest shards, 2 workers x 4 concurrent shards
+    const modelDir = path.join(work, 'model');
+    const model = createModel('bpr', { epochs: 1 });
+    const shards = context.quick ? 200 : TINY_SHARDS;
+    await model.fit(randomInteractions(shards, 50, 5, 16));
+    await model.save(modelDir);
+    const out = path.join(work, 'out');
+    const started: WorkerProcess[] = [];
+    let tiny: Record<string, number>;
+    try {
+      for (let w = 0; w < 2; w++) started.push(await startWorker(redis.url, ['--concurrency', '4', '--threads', '1', '--quiet']));
+      const batchQueue = await BatchQueue.open(redis.url, 'semrec-batch');
+      try {
+        const common = commonSpec('recommend', out, { command: 'bench' });
+        await prepareWorkDir(common);
+        const batchSpec = await planRecommendBatch({ modelDir, k: 10, shardUsers: 1 }, common);
+        const redisCpu1 = redisCpuSeconds(redis);
+        const t1 = performance.now();
+        await submitBatch(batchQueue, batchSpec);
+        const status = await waitForBatch(batchQueue, batchSpec, { pollMs: DEFAULT_POLL_MS / 10 });
+        if (status.phase !== 'shards-done') throw new Error(`batch ended ${status.phase}`);
+        const shardSeconds = (performance.now() - t1) / 1000;
+        await completeBatch(batchQueue, batchSpec);
+        const totalSeconds = (performance.now() - t1) / 1000;
+        tiny = {
+          shards,
+          workers: 2,
+          concurrencyPerWorker: 4,
+          secondsToLastShard: +shardSeconds.toFixed(2),
+          shardsPerSecond: Math.round(shards / shardSeconds),
+          msPerShardPerWorker: +((shardSeconds * 1000 * 2) / shards).toFixed(1),
+          secondsToAssemble: +(totalSeconds - shardSeconds).toFixed(2),
+          redisCpuMsPerShard: +((1000 * (redisCpuSeconds(redis) - redisCpu1)) / shards).toFixed(4),
+        };
+      } finally {
+        await batchQueue.close();
+      }
+    } finally {
+      await killWorkers(started);
+    }
+    log(`one-user shards: ${tiny.shards} in ${tiny.secondsToLastShard} s = ${tiny.shardsPerSecond} shards/s (${tiny.msPerShardPerWorker} ms per shard per worker)`);
+    return {
+      note: `Busy shared machine (other work running): ${os.cpus().length} hardware threads shared with other jobs.`,
+      queueOnly,
+      oneUserShards: tiny,
+    };
+  } finally {
+    await redis.destroy();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+export const distributedOverheadSuite: Suite = {
+  name: 'distributed-overhead',
+  description: 'the fixed cost of a shard: BullMQ jobs/s with nothing to do, and batch recommend with one-user shards',
+  run: (context) => runOverhead(context),
 };

@@ -5,12 +5,12 @@
  */
 import { type Suite, writeSuiteResults } from './harness';
 import { dataLoadSuite } from './data-load';
-import { distributedNetnsSuite, distributedSuite } from './distributed';
+import { distributedNetnsSuite, distributedOverheadSuite, distributedSuite } from './distributed';
 import { kernelSuite } from './kernels';
 import { modelSuite } from './models';
 import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, distributedSuite, distributedNetnsSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, distributedSuite, distributedNetnsSuite, distributedOverheadSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

@@ -35,6 +35,8 @@ const SPEC_KIND = 'batch-spec';
 export const DEFAULT_POLL_MS = 1000;
 /** Completions within this window give the current throughput (older ones, the average). */
 const THROUGHPUT_WINDOW_MS = 60_000;
+/** Longest time between two full reads of a followed batch's state (each costs O(shards) Redis commands). */
+const FULL_STATUS_MS = 5000;
 /** A shard seen in no state on this many consecutive polls is reported lost (one poll could race a restart). */
 const MISSING_POLLS = 2;
 
@@ -245,23 +247,34 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export async function waitForBatch(queue: BatchQueue, spec: BatchSpec, options: WaitOptions = {}): Promise<BatchStatus> {
   const { id } = spec;
   let missingPolls = 0;
+  let lastFull = -Infinity;
   for (;;) {
     throwIfAborted(options.signal, `waiting for batch ${id}`);
-    const record = await queue.record(id);
-    if (!record) {
+    // A full status costs O(shards) Redis commands; between full ones a poll costs three, and a full one
+    // is read at once when the cheap one says the batch may have ended.
+    const cheap = await queue.progress(id);
+    if (!cheap.exists) {
       throw new SemrecError(
         `batch ${id} is no longer in Redis (restarted without persistence?); resume it from its work dir: semrec batch resume ${spec.out}`,
         'ERR_BATCH_NOT_FOUND',
       );
     }
-    const status = await batchStatus(queue, record);
-    options.onStatus?.(status);
-    options.onProgress?.({ phase: `batch ${id}`, done: status.shards.done, total: status.shards.total, unit: 'shards' });
-    if (status.phase === 'complete' || status.phase === 'shards-done' || status.phase === 'cancelled') return status;
-    if (status.phase === 'incomplete') {
-      if (status.shards.failed > 0 || ++missingPolls >= MISSING_POLLS) return status;
+    const mayHaveEnded = cheap.done >= spec.numShards || cheap.pendingInQueue === 0 || cheap.state !== 'running';
+    if (mayHaveEnded || missingPolls > 0 || Date.now() - lastFull >= FULL_STATUS_MS) {
+      lastFull = Date.now();
+      const record = await queue.record(id);
+      if (!record) continue; // gone between the two reads: the check above reports it
+      const status = await batchStatus(queue, record);
+      options.onStatus?.(status);
+      options.onProgress?.({ phase: `batch ${id}`, done: status.shards.done, total: status.shards.total, unit: 'shards' });
+      if (status.phase === 'complete' || status.phase === 'shards-done' || status.phase === 'cancelled') return status;
+      if (status.phase === 'incomplete') {
+        if (status.shards.failed > 0 || ++missingPolls >= MISSING_POLLS) return status;
+      } else {
+        missingPolls = 0;
+      }
     } else {
-      missingPolls = 0;
+      options.onProgress?.({ phase: `batch ${id}`, done: cheap.done, total: spec.numShards, unit: 'shards' });
     }
     await sleep(options.pollMs ?? DEFAULT_POLL_MS, options.signal);
   }

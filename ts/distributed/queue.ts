@@ -154,6 +154,20 @@ export class BatchQueue {
     await this.redis.hsetnx(this.key(`batch:${batchId}`), 'startedAt', String(Date.now()));
   }
 
+  /**
+   * What a follower needs between full status reads, in three commands: whether the batch is still in
+   * Redis, its state, its done count, and how many jobs of the whole queue are waiting or running.
+   */
+  async progress(id: string): Promise<{ exists: boolean; state: BatchState; done: number; pendingInQueue: number }> {
+    const [[, state], [, done]] = (await this.redis.multi().hget(this.key(`batch:${id}`), 'state').zcard(this.key(`batch:${id}:done`)).exec()) as [
+      [Error | null, string | null],
+      [Error | null, number],
+    ];
+    const counts = await this.queue.getJobCounts('wait', 'delayed', 'prioritized', 'active', 'waiting-children');
+    const pendingInQueue = Object.values(counts).reduce((a, b) => a + b, 0);
+    return { exists: state !== null, state: (state ?? 'running') as BatchState, done, pendingInQueue };
+  }
+
   async finish(id: string, state: Exclude<BatchState, 'running'>, result?: Record<string, unknown>): Promise<void> {
     const multi = this.redis.multi().hset(this.key(`batch:${id}`), 'state', state, 'finishedAt', String(Date.now()));
     if (result) multi.hset(this.key(`batch:${id}`), 'result', JSON.stringify(result));
