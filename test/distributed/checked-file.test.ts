@@ -20,6 +20,7 @@ describe('distributed: checked files and connections', () => {
     await writeCheckedJson(file, 'test-kind', { a: 1, b: ['x'] });
     assert.deepEqual(await readCheckedJson(file, 'test-kind'), { a: 1, b: ['x'] });
     assert.equal(await readCheckedJson(path.join(tempDir(), 'absent.json'), 'test-kind'), undefined);
+    assert.equal(await readCheckedJson(path.join(file, 'batch.json'), 'test-kind'), undefined, 'a file where a folder was expected is no file either');
   });
 
   it('refuses a file cut short, altered, or of another kind', async () => {

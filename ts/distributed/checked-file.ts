@@ -30,7 +30,8 @@ export async function readCheckedJson<T>(file: string, kind: string): Promise<T 
   try {
     bytes = await fs.readFile(file);
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (cause as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // no such file (or a file where a folder was named)
     throw new SemrecError(`cannot read ${file}: ${(cause as Error).message}`, 'ERR_SHARD_CORRUPT', { cause });
   }
   const bad = (why: string) => new SemrecError(`${file} is damaged: ${why}`, 'ERR_SHARD_CORRUPT');
