@@ -26,7 +26,7 @@ import { BatchQueue } from '../ts/distributed/queue';
 import type { BatchSpec } from '../ts/distributed/spec';
 import { closeRedis, connectRedis } from '../ts/distributed/redis';
 import { planRecommendBatch, recommendKind } from '../ts/distributed/recommend';
-import { recommendAllUsers } from '../ts/models/all-users';
+import { writeAllRecommendations } from '../ts/models/batch';
 import { createModel, loadModel } from '../ts/models/registry';
 import { killWorkers, RedisServer, startWorker, type WorkerProcess } from '../test/helpers/redis';
 import { randomInteractions } from '../test/helpers/saved-model';
@@ -324,7 +324,7 @@ async function runDistributed(context: BenchContext, netns: boolean): Promise<Re
           fs.rmSync(out, { recursive: true, force: true });
           const cpu0 = process.cpuUsage();
           const t0 = performance.now();
-          await recommendAllUsers(loaded, modelDir, out, { k: K, shardUsers: config.shardUsers });
+          await writeAllRecommendations(loaded, out, { k: K, shardUsers: config.shardUsers, modelDir });
           const cpu = process.cpuUsage(cpu0);
           run = { seconds: (performance.now() - t0) / 1000, shards: Math.ceil(sizes.users / config.shardUsers), cpuSeconds: (cpu.user + cpu.system) / 1e6 };
           outputBytes = dirBytes(out);

@@ -8,9 +8,10 @@ import { dataLoadSuite } from './data-load';
 import { distributedNetnsSuite, distributedOverheadSuite, distributedSuite } from './distributed';
 import { kernelSuite } from './kernels';
 import { modelSuite } from './models';
+import { retrievalSuite } from './retrieval';
 import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, distributedSuite, distributedNetnsSuite, distributedOverheadSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, retrievalSuite, distributedSuite, distributedNetnsSuite, distributedOverheadSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

@@ -36,6 +36,8 @@ export type ErrorCode =
   | 'ERR_CACHE_MISMATCH' // an embedding cache belongs to another model or dimension
   | 'ERR_MODEL_MISMATCH' // a trained head (e.g. sentiment) is used with an encoder it was not trained on
   | 'ERR_ABORTED' // long work stopped because its AbortSignal fired (ts/progress.ts)
+  | 'ERR_UNKNOWN_ID' // a raw user or item id that is not in a model's catalog
+  | 'ERR_DATA_MISMATCH' // data handed to a model differs from the data it was trained on (fingerprint)
   // Data layer (ts/data/): raised as DatasetError, which names the file, line and column at fault.
   | 'ERR_DATASET_NOT_FOUND' // the dataset path, or a file the format requires, does not exist
   | 'ERR_DATASET_FORMAT' // the files are not in the layout the format expects (missing file, wrong header)

@@ -1,6 +1,10 @@
 /**
  * semrec: semantic recommendation with native CPU/CUDA hot paths.
- * The public API; everything a user imports comes from here.
+ * The public API: what `import ... from 'semrec'` gives. Building blocks that tests, benchmarks and
+ * converters need but applications do not (ONNX graph building, model sources, tokenizers, native
+ * trainer references) are in `semrec/internals` (ts/internals.ts), which makes no stability promise.
+ * Names: an *encoder* turns text into vectors (createEncoder, DEFAULT_ENCODER, resolveEncoder); a *model*
+ * is a recommender (createModel, loadModel, MODEL_NAMES).
  */
 export { SemrecError, isSemrecError, NativeErrorCodes } from './errors';
 export type { ErrorCode, NativeErrorCode } from './errors';
@@ -50,7 +54,7 @@ export type {
 } from './data/store';
 export { DatasetError, isDatasetError } from './data/errors';
 export type { DatasetErrorLocation } from './data/errors';
-export { compact, DEFAULT_SPLIT_SEED, kCore, leaveOneOut, ratioCounts, ratioSplit, temporalSplit, toImplicit } from './data/splits';
+export { compact, DEFAULT_SPLIT_SEED, kCore, leaveOneOut, ratioSplit, temporalSplit, toImplicit } from './data/splits';
 export type {
   ImplicitOptions,
   KCoreOptions,
@@ -61,51 +65,42 @@ export type {
   TemporalSplitOptions,
 } from './data/splits';
 
-// Semantic module: sentence encoders on ONNX Runtime, model sources, text templates, sentiment, caches.
-export { createEncoder, normalizeRows, resolveModel, DEFAULT_MODEL, ITEM_MAX_LENGTH, REVIEW_MAX_LENGTH, DEFAULT_BATCH_SIZE } from './semantic/encoder';
+// Progress and cancellation of long work (every LongRunningOptions takes these).
+export type { LongRunningOptions, ProgressCallback, ProgressEvent } from './progress';
+export { formatVersion, semrecVersion } from './version';
+export type { SemrecVersion } from './version';
+
+// Semantic module: sentence encoders on ONNX Runtime, text templates, review sentiment, embedding caches.
+export { createEncoder, normalizeRows, resolveEncoder, DEFAULT_ENCODER, ITEM_MAX_LENGTH, REVIEW_MAX_LENGTH, DEFAULT_BATCH_SIZE } from './semantic/encoder';
 export type { CreateEncoderOptions, Encoder } from './semantic/encoder';
-export type { ModelConfig, Pooling, ResolvedModel } from './semantic/sources/types';
-export { HfTokenizer, UseLiteTokenizer } from './semantic/tokenizer';
-export type { Tokenizer } from './semantic/tokenizer';
-export { hubFileUrl, loadHubModel, DEFAULT_HUB_ENDPOINT } from './semantic/sources/hub';
+export type { EncoderConfig, Pooling, ResolvedEncoder } from './semantic/sources/types';
 export type { HubOptions } from './semantic/sources/hub';
-export { loadLocalModel, readModelConfig, ENCODER_CONFIG_FILE } from './semantic/sources/local';
-export { convertUseLite, loadUseLite, USE_LITE_DIM, USE_LITE_MAX_TOKENS } from './semantic/sources/use-lite';
+export { ENCODER_CONFIG_FILE } from './semantic/sources/local';
 export { EmbeddingCache, encodeWithCache } from './semantic/cache';
 export type { CacheStatus, CachedEncodeResult, EmbeddingCacheOptions } from './semantic/cache';
 export { readEmbeddingFile, writeEmbeddingFile } from './semantic/embedding-file';
 export type { EmbeddingFile, EmbeddingFileInfo, EmbeddingSection } from './semantic/embedding-file';
-export {
-  rocAuc,
-  sentimentLabel,
-  SentimentHead,
-  trainSentimentHead,
-  L2_GRID,
-  NEGATIVE_MAX_RATING,
-  POSITIVE_MIN_RATING,
-} from './semantic/sentiment';
+export { rocAuc, sentimentLabel, SentimentHead, trainSentimentHead, NEGATIVE_MAX_RATING, POSITIVE_MIN_RATING } from './semantic/sentiment';
 export type { SentimentHeadData, TrainSentimentOptions } from './semantic/sentiment';
 export { ITEM_TEMPLATES, USER_TEMPLATES, REVIEW_TEMPLATE, itemTexts, reviewTexts, userTexts, truncateText } from './semantic/templates';
 export type { ItemTextPart, ItemTextTemplate, ReviewTextTemplate, UserTextTemplate } from './semantic/templates';
-export { GraphBuilder, attr, tensor } from './semantic/onnx/graph';
-export type { Attr, ElemType, TensorConst } from './semantic/onnx/graph';
-export { buildTransformerEncoder, randomTransformerWeights, ROBERTA_BASE, TINY_ROBERTA } from './semantic/onnx/roberta';
-export type { TransformerConfig, TransformerWeights } from './semantic/onnx/roberta';
-export { convertTfjsGraph, readTfjsModel } from './semantic/onnx/tfjs';
-export { logisticFit, logisticFitSync, logisticPredict } from './kernels/logistic';
-export type { LogisticFitOptions, LogisticFitResult } from './kernels/logistic';
 export { DEFAULT_SIMULATION_SEED, simulateTransactions, simulationModel, withSimulatedSignals } from './data/synthetic';
 export type { SimulationOptions } from './data/synthetic';
 export { DATASET_SOURCES, datasetSource, downloadDataset } from './data/download';
 export type { Checksum, DatasetSource, DownloadOptions, DownloadResult } from './data/download';
-// Models: one Recommender contract, the baselines in a typed registry, save/load.
-export { createModel, loadModel, describeParams, isModelName, MODEL_NAMES, modelRegistry } from './models/registry';
-export type { ModelName, ModelOf, ParamDoc, ParamsInput, ParamsOf } from './models/registry';
+
+// Models: one Recommender contract, the baselines in a typed registry, save/load, serving by raw id.
+export { createModel, loadModel, describeParams, isModelName, MODEL_NAMES } from './models/registry';
+export type { AnyModel, LoadModelOptions, ModelName, ModelOf, ParamDoc, ParamsInput, ParamsOf } from './models/registry';
 export type {
   EarlyStopping,
   EpochRecord,
+  Explanation,
+  ExplanationItem,
   FitOptions,
   FitReport,
+  HistoryEvent,
+  HistoryRecommendOptions,
   ItemFeatureMatrix,
   ModelKind,
   Recommendations,
@@ -113,12 +108,31 @@ export type {
   Recommender,
   ScoreOptions,
 } from './models/contract';
+export { DEFAULT_K, EXPLAIN_TOP, FOLD_IN_SEED, RETRIEVAL_MIN_ITEMS } from './models/base';
+export type {
+  BaseRecommender,
+  ExplanationByIds,
+  ModelProvenance,
+  RawHistoryEvent,
+  RawHistoryOptions,
+  RawRecommendOptions,
+  RawSimilarOptions,
+  TrainingSummary,
+} from './models/base';
+export { fingerprintOf } from './models/catalog';
+export type { CatalogItem, DataFingerprint, ModelCatalog, ScoredItem } from './models/catalog';
 export type { TrainingData } from './models/data';
 export { isRatingPredictor } from './models/mf';
 export type { RatingPredictor } from './models/mf';
 export { MODEL_FORMAT, MODEL_FORMAT_VERSION } from './models/persist';
+export { DEFAULT_SHARD_USERS, MANIFEST_FILE, planShards, shardFile, writeAllRecommendations, writeManifest } from './models/batch';
+export type { AllUsersOptions, RecommendationsManifest, ShardEntry } from './models/batch';
 
-// Evaluation: protocols, the harness, statistics, reports.
+// Retrieval: the faiss vector index (exact by default; IVF and HNSW for large catalogs).
+export { VectorIndex, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_HNSW_M, DEFAULT_NPROBE, defaultIvfLists } from './retrieval/index';
+export type { VectorIndexKind, VectorIndexOptions, VectorIndexStats, VectorSearchOptions, VectorSearchResult } from './retrieval/index';
+
+// Evaluation: protocols, the harness, statistics, reports, fold-in quality.
 export { DEFAULT_KS, PROTOCOLS, runExperiment, splitByProtocol } from './eval/harness';
 export type { ExperimentOptions, ExperimentReport, ModelResult, ProtocolName, SeedResult } from './eval/harness';
 export { evaluateRanking } from './eval/ranking';
@@ -126,6 +140,8 @@ export type { RankingOutcome, RankingTask, Scorer } from './eval/ranking';
 export { pairedTests, summarize } from './eval/statistics';
 export type { PairedTest, Summary } from './eval/statistics';
 export { renderJson, renderMarkdown } from './eval/report';
+export { evaluateFoldIn, historyOf } from './eval/fold-in';
+export type { FoldInEvaluation, FoldInEvaluationOptions } from './eval/fold-in';
 
 // Hyperparameter search: TPE and random search on a protocol's validation part, resumable trial logs.
 export { tune, validationScore, DEFAULT_TUNE_SEED, TUNE_LOG_FORMAT, TUNE_LOG_VERSION } from './tuning/tune';
@@ -140,7 +156,7 @@ export { ChatCatalog, FUZZY_TITLE_SIMILARITY, titleKey, titleSimilarity } from '
 export type { ChatItem, TitleKey, TitleMatch } from './chat/catalog';
 export { LlmClient, DEFAULT_API_KEY_ENV, DEFAULT_MAX_RETRIES, DEFAULT_MAX_TOKENS, DEFAULT_TEMPERATURE, DEFAULT_TIMEOUT_MS } from './chat/client';
 export type { CompleteOptions, LlmConfig, LlmReply, LlmUsage } from './chat/client';
-export { ChatEngine, DEFAULT_CANDIDATE_MODEL, DEFAULT_CANDIDATES, DEFAULT_K } from './chat/engine';
+export { ChatEngine, DEFAULT_CANDIDATE_MODEL, DEFAULT_CANDIDATES } from './chat/engine';
 export type { Candidate, CandidateOptions, ChatEngineInit, RankedItem, RankResult, RerankOptions, RerankOutcome, TrainEngineOptions } from './chat/engine';
 export { CooccurrenceSignals, ModelSignals, explainFromSignals } from './chat/explain';
 export type { SignalSource, SimilarItem } from './chat/explain';
@@ -161,9 +177,6 @@ export type { FinetuneOptions, FinetuneProblem, FinetuneReport } from './chat/fi
 export { chatEval, renderChatEval, DEFAULT_CHAT_KS } from './chat/eval';
 export type { ChatEvalOptions, ChatEvalReport } from './chat/eval';
 
-// Every user's top-k from a saved model, as user shards plus a checksummed manifest (one process or a batch).
-export { DEFAULT_SHARD_USERS, MANIFEST_FILE, RECOMMENDATIONS_FORMAT, RECOMMENDATIONS_VERSION, planUserShards, recommendAllUsers, verifyRecommendations } from './models/all-users';
-export type { AllUsersOptions, RecommendationsHeader, RecommendationsManifest, ShardEntry } from './models/all-users';
 export { savedModelDigest } from './models/persist';
 export { assembleReport, evaluateCell, planExperiment, prepareSeed } from './eval/harness';
 export type { CellOptions, CellResult, ExperimentPlan, SeedContext, UserValues } from './eval/harness';

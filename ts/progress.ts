@@ -13,6 +13,8 @@ export interface ProgressEvent {
   total?: number;
   /** The unit, e.g. "rows", "texts", "epochs". */
   unit?: string;
+  /** Figures of the step just done, e.g. { loss: 0.31, 'validation ndcg@10': 0.24 } after a training epoch. */
+  metrics?: Record<string, number>;
 }
 
 export type ProgressCallback = (event: ProgressEvent) => void;

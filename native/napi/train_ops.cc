@@ -9,6 +9,7 @@
 
 #include "bridge.h"
 #include "ops.h"
+#include "semrec/fold_in.h"
 #include "semrec/train_common.h"
 #include "semrec/train_itemknn.h"
 #include "semrec/train_lightfm.h"
@@ -817,6 +818,113 @@ struct ItemKnnScoreJob {
   }
 };
 
+// ---- fold-in of new users against frozen items (semrec/fold_in.h) ----
+
+// The frozen item side shared by both fold-in ops: itemFactors (numItems x dim), optional itemBias.
+FrozenItems parseFrozenItems(const Args& args) {
+  FrozenItems items;
+  items.numItems = args.integer("numItems", 1, kMaxIndex);
+  items.dim = args.integer("dim", 1, kMaxDim);
+  items.factors = float32Of(args, "itemFactors", items.numItems * items.dim, "numItems x dim");
+  if (args.has("itemBias")) items.bias = float32Of(args, "itemBias", items.numItems, "numItems");
+  return items;
+}
+
+void validateFrozenItems(const FrozenItems& items, const std::string& op) {
+  validateFinite(items.factors, items.numItems, items.dim, op + ": itemFactors");
+  if (items.bias) validateFinite(items.bias, 1, items.numItems, op + ": itemBias");
+}
+
+struct FoldInPairwiseJob {
+  static constexpr const char* kName = "foldInPairwise";
+  KeepAlive keep;
+  FrozenItems items;
+  CsrView histories;
+  const float* offset = nullptr;
+  FoldInHyper hyper;
+  uint64_t seed = 0;
+  ExecConfig config;
+  float* out = nullptr;
+  size_t outRef = 0;
+  double loss = 0;
+
+  explicit FoldInPairwiseJob(const Napi::CallbackInfo& info) {
+    Args args(info, kName, keep);
+    items = parseFrozenItems(args);
+    const int64_t numUsers = args.integer("numUsers", 0, kMaxIndex);
+    histories = args.csr("histories", numUsers, true);
+    if (args.has("offset")) offset = float32Of(args, "offset", numUsers * items.dim, "numUsers x dim");
+    const std::string loss = args.has("loss") ? text(info, args, "loss") : "bpr";
+    if (loss != "bpr" && loss != "warp") fail(ErrorCode::InvalidArgValue, args.name("loss") + " must be 'bpr' or 'warp', got '" + loss + "'");
+    hyper.loss = loss == "warp" ? FoldInLoss::Warp : FoldInLoss::Bpr;
+    hyper.lr = static_cast<float>(real(info, args, "lr", 0, 1e3));
+    hyper.reg = static_cast<float>(real(info, args, "reg", 0, 1e3));
+    hyper.epochs = args.integer("epochs", 0, 1'000'000);
+    if (args.has("maxSampled")) hyper.maxSampled = static_cast<int32_t>(args.integer("maxSampled", 1, 100'000));
+    if (args.has("adagrad")) {
+      const Napi::Value v = info[0].As<Napi::Object>().Get("adagrad");
+      if (!v.IsBoolean()) fail(ErrorCode::InvalidArgType, args.name("adagrad") + " must be a boolean");
+      hyper.adagrad = v.As<Napi::Boolean>().Value();
+    }
+    if (args.has("scale")) hyper.scale = static_cast<float>(real(info, args, "scale", -1e6, 1e6));
+    seed = static_cast<uint64_t>(args.integer("seed", 0, kMaxSeed));
+    config = configOf(info, args);
+    outRef = keep.size();
+    out = newFloat32(info.Env(), numUsers * items.dim, keep, kName).Data();
+  }
+  void run() {
+    validateFrozenItems(items, kName);
+    validatePositives({histories, items.numItems}, std::string(kName) + ": histories");
+    if (offset) validateFinite(offset, histories.rows, items.dim, std::string(kName) + ": offset");
+    loss = foldInPairwise(items, histories, offset, hyper, seed, out, config);
+  }
+  Napi::Value result(Napi::Env env) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("users", keep.get(outRef));
+    o.Set("loss", loss);
+    return o;
+  }
+};
+
+struct FoldInRidgeJob {
+  static constexpr const char* kName = "foldInRidge";
+  KeepAlive keep;
+  FrozenItems items;
+  CsrView histories;
+  const float* targets = nullptr;
+  float regFactors = 0, regBias = 0;
+  ExecConfig config;
+  float *outFactors = nullptr, *outBias = nullptr;
+  size_t factorsRef = 0, biasRef = 0;
+
+  explicit FoldInRidgeJob(const Napi::CallbackInfo& info) {
+    Args args(info, kName, keep);
+    items = parseFrozenItems(args);
+    const int64_t numUsers = args.integer("numUsers", 0, kMaxIndex);
+    histories = args.csr("histories", numUsers, true);
+    targets = float32Of(args, "targets", histories.nnz, "histories.indices.length");
+    regFactors = static_cast<float>(real(info, args, "regFactors", 0, 1e6));
+    regBias = static_cast<float>(real(info, args, "regBias", 0, 1e6));
+    config = configOf(info, args);
+    factorsRef = keep.size();
+    outFactors = newFloat32(info.Env(), numUsers * items.dim, keep, kName).Data();
+    biasRef = keep.size();
+    outBias = newFloat32(info.Env(), numUsers, keep, kName).Data();
+  }
+  void run() {
+    validateFrozenItems(items, kName);
+    validateCsr(histories, items.numItems, std::string(kName) + ": histories");
+    validateFinite(targets, 1, histories.nnz, std::string(kName) + ": targets");
+    foldInRidge(items, histories, targets, regFactors, regBias, outFactors, outBias, config);
+  }
+  Napi::Value result(Napi::Env env) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("users", keep.get(factorsRef));
+    o.Set("userBias", keep.get(biasRef));
+    return o;
+  }
+};
+
 template <class Job>
 void add(Napi::Env env, Napi::Object exports, const std::string& name) {
   exports.Set(name + "Sync", Napi::Function::New(env, runSync<Job>, name + "Sync"));
@@ -842,6 +950,8 @@ void registerTrainOps(Napi::Env env, Napi::Object exports) {
   add<LightGcnForwardJob>(env, exports, "lightgcnForward");
   add<ItemKnnNeighborsJob>(env, exports, "itemKnnNeighbors");
   add<ItemKnnScoreJob>(env, exports, "itemKnnScore");
+  add<FoldInPairwiseJob>(env, exports, "foldInPairwise");
+  add<FoldInRidgeJob>(env, exports, "foldInRidge");
 }
 
 }  // namespace semrec::napi

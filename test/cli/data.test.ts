@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
+import { spawnCli } from '../helpers/cli';
 import { TestServer } from '../helpers/http-server';
 import { requireShared, sharedDataset } from '../helpers/shared';
 import { copyFolder, editLine, useTempDirs } from '../helpers/tempdir';
@@ -12,11 +13,7 @@ import { copyFolder, editLine, useTempDirs } from '../helpers/tempdir';
 const ROOT = path.resolve(__dirname, '..', '..');
 const ML100K = sharedDataset('ml-100k');
 
-/** Runs `semrec ...args` from the TypeScript sources (the same program `npm run build` compiles to dist/). */
-function semrec(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--require', 'tsx/cjs', path.join(ROOT, 'ts', 'cli', 'main.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const semrec = (...args: string[]) => spawnCli(args);
 
 describe('cli: semrec data', () => {
   const tempDir = useTempDirs();

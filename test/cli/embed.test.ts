@@ -39,7 +39,7 @@ describe('cli: semrec embed', function () {
     const out = path.join(work, 'out.semb');
     const head = path.join(work, 'head.json');
     const cacheDir = path.join(work, 'cache');
-    const { code, stdout } = await run(['embed', '--format', 'amazon-reviews', '--path', dir, '--model', 'use-lite', '--out', out, '--train-sentiment', head, '--cache-dir', cacheDir, '--json']);
+    const { code, stdout } = await run(['embed', '--format', 'amazon-reviews', '--path', dir, '--encoder', 'use-lite', '--out', out, '--train-sentiment', head, '--cache-dir', cacheDir, '--json']);
     assert.equal(code, 0);
     const summary = JSON.parse(stdout);
     assert.equal(summary.items, 6);

@@ -8,11 +8,12 @@
  * - a model dir changed after submission is refused by every worker, and the batch says so.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { verifyRecommendations } from '../../ts/models/all-users';
+import type { RecommendationsManifest } from '../../ts/models/batch';
 import { runCli } from '../helpers/cli';
 import { type CliProcess, FAST_RECOVERY, killWorkers, RedisServer, requireRedis, spawnCli, startWorker, until, type WorkerProcess } from '../helpers/redis';
 import { saveTrainedModel } from '../helpers/saved-model';
@@ -30,12 +31,18 @@ function assertSameFiles(actual: string, expected: string): void {
   for (const [name, bytes] of b) assert.ok(a.get(name)!.equals(bytes), `${name} is byte-identical`);
 }
 
-/** Each user 0..numUsers-1 exactly once, in order, across the shards of a verified output. */
+/** The manifest describes every shard file exactly (size, SHA-256), and the shards hold each user once, in order. */
 async function assertEveryUserOnce(dir: string, numUsers: number): Promise<void> {
-  const manifest = await verifyRecommendations(dir);
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as RecommendationsManifest;
+  for (const s of manifest.shards) {
+    const bytes = fs.readFileSync(path.join(dir, s.file));
+    assert.equal(bytes.length, s.bytes, `${s.file}: size`);
+    assert.equal(createHash('sha256').update(bytes).digest('hex'), s.sha256, `${s.file}: SHA-256`);
+  }
   const users = manifest.shards.flatMap((s) =>
     fs.readFileSync(path.join(dir, s.file), 'utf8').trimEnd().split('\n').map((line) => (JSON.parse(line) as { user: string }).user),
   );
+  assert.equal(manifest.users, numUsers);
   assert.deepEqual(users, Array.from({ length: numUsers }, (_, u) => String(u)));
 }
 

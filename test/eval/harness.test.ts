@@ -14,6 +14,7 @@ import { rankingMetricsReference } from '../../ts/kernels/reference';
 import { userItems } from '../../ts/models/data';
 import { createModel } from '../../ts/models/registry';
 import { concatRows, csrFromPairs } from '../../ts/util/csr';
+import { semrecVersion } from '../../ts/version';
 import { plantedStore } from '../helpers/interactions';
 import { requireShared, sharedDataset } from '../helpers/shared';
 
@@ -47,6 +48,33 @@ describe('evaluation harness', () => {
     const json = JSON.parse(renderJson(report));
     assert.ok(typeof json.models.bpr.metrics['ndcg@10'] === 'number');
     assert.ok(typeof json.models.bpr.trainSeconds === 'number' && typeof json.models.bpr.evalSeconds === 'number');
+  });
+
+  it('records the semrec version, every hyperparameter, the item-feature source, and why one seed has no std', async () => {
+    const features = { data: new Float32Array(store.numItems * 3).fill(0.5), dim: 3, source: 'items.semb (sha256 abc)' };
+    const report = await runExperiment({
+      store,
+      models: ['pop', 'vbpr'],
+      protocol: 'ratio-80-20',
+      seeds: [1],
+      ks: [10],
+      params: { vbpr: { epochs: 2, dim: 4, contentDim: 2 } },
+      itemFeatures: features,
+    });
+    assert.equal(report.semrec.version, semrecVersion().version);
+    assert.deepEqual(report.itemFeatures.usedBy, ['vbpr']);
+    assert.equal(report.itemFeatures.source, 'items.semb (sha256 abc)');
+    assert.match(report.stdNote!, /one seed/);
+    assert.equal(report.models.vbpr.std, undefined);
+    assert.equal((report.models.vbpr.params as { lr: number }).lr, 0.02, 'defaults are filled in');
+    const markdown = renderMarkdown(report);
+    assert.match(markdown, /Item features \(vbpr\): items\.semb \(sha256 abc\)/);
+    assert.match(markdown, /Note: one seed: no standard deviation/);
+    assert.match(markdown, /- vbpr: `\{"dim":4,"contentDim":2,/);
+    assert.match(markdown, new RegExp(`semrec ${semrecVersion().version.replace(/\./g, '\\.')}`));
+    const withoutFeatures = await runExperiment({ store, models: ['vbpr'], protocol: 'ratio-80-20', seeds: [1, 2], ks: [10], params: { vbpr: { epochs: 1, dim: 4, contentDim: 2 } } });
+    assert.match(withoutFeatures.itemFeatures.source, /metadata/);
+    assert.equal(withoutFeatures.stdNote, undefined);
   });
 
   it('measures full rankings of every item with training and validation items excluded', async () => {

@@ -1,4 +1,8 @@
-/** Running the `semrec` command line inside the test process, and small datasets in real file layouts for it. */
+/**
+ * Running the `semrec` command line inside the test process (or as a fresh process), and small datasets
+ * in real file layouts for it.
+ */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -26,6 +30,14 @@ export async function runCli(args: string[]): Promise<CliResult> {
     process.stdout.write = write;
     process.stderr.write = writeErr;
   }
+}
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/** Runs `semrec <args>` as a fresh process from the TypeScript sources (what `npm run build` compiles to dist/). */
+export function spawnCli(args: string[], cwd = ROOT): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'ts', 'cli', 'main.ts'), ...args], { cwd, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 const GENRES = 19;

@@ -11,6 +11,7 @@ import { isSemrecError } from '../../ts/errors';
 import { evaluateRanking } from '../../ts/eval/ranking';
 import { userItems } from '../../ts/models/data';
 import { isRatingPredictor } from '../../ts/models/mf';
+import { MODEL_FORMAT_VERSION } from '../../ts/models/persist';
 import { createModel, describeParams, loadModel, MODEL_NAMES, type ModelName } from '../../ts/models/registry';
 import { plantedInteractions } from '../helpers/interactions';
 import { Random } from '../helpers/random';
@@ -270,7 +271,7 @@ describe('models: saved files', () => {
     const dir = await saved();
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
     assert.equal(manifest.format, 'semrec-model');
-    assert.equal(manifest.version, 1);
+    assert.equal(manifest.version, MODEL_FORMAT_VERSION);
     assert.equal(manifest.model, 'bpr');
     assert.match(manifest.weights.sha256, /^[0-9a-f]{64}$/);
     assert.deepEqual(fs.readdirSync(path.dirname(dir)), ['bpr']);
@@ -312,13 +313,25 @@ describe('models: saved files', () => {
     await assert.rejects(loadModel(dir), expectCode('ERR_MODEL_CORRUPT'));
   });
 
-  it('refuses a model saved in another format version, saying which', async () => {
+  it('refuses a model saved in an older format version, saying how to re-save it', async () => {
     const dir = await saved();
     const manifestPath = path.join(dir, 'model.json');
     const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
-    manifest.version = 2;
+    manifest.version = 1;
     fs.writeFileSync(manifestPath, JSON.stringify(manifest));
-    await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /version 2/.test((e as Error).message));
+    await assert.rejects(
+      loadModel(dir),
+      (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /version 1/.test((e as Error).message) && /semrec train .*--model bpr/.test((e as Error).message),
+    );
+  });
+
+  it('refuses a model saved by a newer semrec, saying to upgrade', async () => {
+    const dir = await saved();
+    const manifestPath = path.join(dir, 'model.json');
+    const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+    manifest.version = MODEL_FORMAT_VERSION + 1;
+    fs.writeFileSync(manifestPath, JSON.stringify(manifest));
+    await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /upgrade semrec/.test((e as Error).message));
   });
 
   it('says when there is no model to load', async () => {

@@ -9,6 +9,7 @@
 import type { IdMap, InteractionStore } from '../data/store';
 import { SemrecError, isSemrecError } from '../errors';
 import { leaveOneOut, ratioSplit, DEFAULT_SPLIT_SEED } from '../data/splits';
+import { DEFAULT_K } from '../models/base';
 import type { EarlyStopping, Recommender, TrainingData } from '../models/contract';
 import { userItems } from '../models/data';
 import { checkModelName, createModel, isModelName, type ModelName } from '../models/registry';
@@ -29,8 +30,8 @@ import { tokenCounter, type TokenCounter } from './tokens';
  * ahead of lightfm 0.3069 and bpr 0.2965).
  */
 export const DEFAULT_CANDIDATE_MODEL: string = isModelName('llmrec') ? 'llmrec' : 'lightgcn';
-/** Items recommended. */
-export const DEFAULT_K = 10;
+/** Items recommended: the models' default (one default for every list semrec returns). */
+export { DEFAULT_K };
 /** Candidates shown to the LLM (Chat-REC and RecLM-eval re-rank 20). */
 export const DEFAULT_CANDIDATES = 20;
 

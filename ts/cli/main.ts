@@ -14,12 +14,15 @@ import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
 import { registerRecommend } from './commands/recommend';
+import { registerTrain } from './commands/train';
 import { registerTune } from './commands/tune';
 import { registerWorker } from './commands/worker';
+import { formatVersion } from '../version';
 
 export function buildProgram(): Command {
   const program = new Command('semrec')
     .description('Semantic recommendation engine: LLM-Rec, Chat-REC and classic baselines on native CPU/CUDA kernels')
+    .version(formatVersion(), '-V, --version', 'print the semrec version (and git commit when run from a checkout)')
     .showHelpAfterError()
     .exitOverride()
     // Options after a command's name belong to that command (chat and its subcommands share names).
@@ -30,8 +33,9 @@ export function buildProgram(): Command {
   registerDevice(program);
   registerEval(program);
   registerEmbed(program);
-  registerTune(program);
+  registerTrain(program);
   registerRecommend(program);
+  registerTune(program);
   registerBatch(program);
   registerWorker(program);
   return program;

@@ -9,6 +9,14 @@ import type { ProgressCallback, ProgressEvent } from '../progress';
 /** Minimum time between plain progress lines. */
 const PLAIN_INTERVAL_MS = 2000;
 
+/** "loss 0.3121, validation ndcg@10 0.2512" */
+export function formatMetrics(metrics: Record<string, number> | undefined): string {
+  if (!metrics) return '';
+  return Object.entries(metrics)
+    .map(([key, value]) => `${key} ${Math.abs(value) >= 1000 || value === 0 ? value.toFixed(0) : value.toPrecision(4)}`)
+    .join(', ');
+}
+
 export interface ProgressDisplay {
   onProgress: ProgressCallback;
   stop(): void;
@@ -26,16 +34,16 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
           bar = new cliProgress.SingleBar(
             {
               stream,
-              format: `${event.phase} [{bar}] {percentage}% | {value}/{total} ${event.unit ?? ''} | {eta_formatted} left`,
+              format: `${event.phase} [{bar}] {percentage}% | {value}/{total} ${event.unit ?? ''} | {eta_formatted} left{metrics}`,
               hideCursor: true,
               clearOnComplete: false,
             },
             cliProgress.Presets.shades_classic,
           );
-          bar.start(event.total ?? 0, event.done);
+          bar.start(event.total ?? 0, event.done, { metrics: '' });
         }
         if (event.total !== undefined) bar.setTotal(event.total);
-        bar.update(event.done);
+        bar.update(event.done, { metrics: event.metrics ? ` | ${formatMetrics(event.metrics)}` : '' });
       },
       stop() {
         bar?.stop();
@@ -48,12 +56,14 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
     onProgress(event: ProgressEvent) {
       const now = Date.now();
       const finished = event.total !== undefined && event.done >= event.total;
-      if (event.phase === lastPhase && !finished && now - last < PLAIN_INTERVAL_MS) return;
+      // Steps that report figures (training epochs: loss, validation metric) are a log: every one is shown.
+      if (event.phase === lastPhase && !finished && !event.metrics && now - last < PLAIN_INTERVAL_MS) return;
       last = now;
       lastPhase = event.phase;
       const total = event.total !== undefined ? `/${event.total}` : '';
       const percent = event.total ? ` (${((100 * event.done) / event.total).toFixed(1)}%)` : '';
-      stream.write(`${event.phase}: ${event.done}${total} ${event.unit ?? ''}${percent}\n`);
+      const figures = event.metrics ? `: ${formatMetrics(event.metrics)}` : '';
+      stream.write(`${event.phase}: ${event.done}${total} ${event.unit ?? ''}${percent}${figures}\n`);
     },
     stop() {},
   };

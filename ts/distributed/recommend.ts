@@ -1,27 +1,18 @@
 /**
- * `batch recommend`: every user's top-k from a saved model, one job per user shard. A worker computes a
- * shard with the same code as `semrec recommend --all-users` (ts/models/all-users.ts) and writes it into
- * the output folder; the shard's size and SHA-256 go to a checked file in the work dir; when every shard
- * is done, the submitter verifies each against it and writes the manifest. The output is byte-identical
- * to the single-process one for the same model, k and shard size.
+ * `batch recommend`: every user's top-k from a saved model, one job per user shard. A worker writes its
+ * shard with the writer of `semrec recommend --all-users` (ts/models/batch.ts, asked for that shard
+ * only) into the output folder; the shard's size and SHA-256 go to a checked file in the work dir; when
+ * every shard is done, the submitter verifies each file against it and writes the manifest with the same
+ * writer. The output is byte-identical to the single-process one for the same model, k and shard size.
  */
+import fs from 'node:fs/promises';
 import path from 'node:path';
 
 import { SemrecError } from '../errors';
-import {
-  DEFAULT_SHARD_USERS,
-  manifestHeader,
-  planUserShards,
-  prepareOutputDir,
-  recommendShard,
-  shardMatches,
-  writeManifest,
-  writeShard,
-  type RecommendationsManifest,
-  type ShardEntry,
-} from '../models/all-users';
+import { DEFAULT_SHARD_USERS, type RecommendationsManifest, type ShardEntry, writeAllRecommendations, writeManifest } from '../models/batch';
 import { loadModel } from '../models/registry';
 import { throwIfAborted, type LongRunningOptions } from '../progress';
+import { sha256File } from '../util/fs';
 import { readCheckedJson, writeCheckedJson } from './checked-file';
 import { parsePayload, z, type BatchKind } from './kind';
 import { shardName, type BatchCommon, type RecommendBatchSpec } from './spec';
@@ -35,14 +26,22 @@ export interface RecommendBatchOptions {
   excludeSeen?: boolean;
 }
 
-/** Loads the model once (to check it and size the batch), records its digest and prepares the output folder. */
+/**
+ * Loads the model once (to check it and size the batch) and prepares the output folder: the writer,
+ * asked for no shard, checks the folder and returns the manifest's header (model, its digest, k, sizes).
+ */
 export async function planRecommendBatch(options: RecommendBatchOptions, common: BatchCommon): Promise<RecommendBatchSpec> {
   const modelDir = path.resolve(options.modelDir);
   const model = await loadModel(modelDir);
-  const shardUsers = options.shardUsers ?? DEFAULT_SHARD_USERS;
-  const header = await manifestHeader(model, modelDir, { k: options.k, shardUsers, excludeSeen: options.excludeSeen });
-  await prepareOutputDir(common.out);
-  return { ...common, kind: 'recommend', numShards: planUserShards(header.numUsers, shardUsers).length, modelDir, header };
+  const header = await writeAllRecommendations(model, common.out, {
+    k: options.k,
+    shardUsers: options.shardUsers ?? DEFAULT_SHARD_USERS,
+    excludeSeen: options.excludeSeen,
+    modelDir,
+    shards: [],
+  });
+  if (!header.model.modelJsonSha256) throw new SemrecError(`batch recommend: no digest for the model in ${modelDir}`, 'ERR_INTERNAL');
+  return { ...common, kind: 'recommend', numShards: Math.max(1, Math.ceil(header.users / header.shardUsers)), modelDir, header };
 }
 
 function doneFile(spec: Pick<RecommendBatchSpec, 'workDir' | 'numShards'>, shard: number): string {
@@ -50,9 +49,9 @@ function doneFile(spec: Pick<RecommendBatchSpec, 'workDir' | 'numShards'>, shard
 }
 
 function rangeOf(spec: RecommendBatchSpec, shard: number) {
-  const { shardUsers, numUsers } = spec.header;
+  const { shardUsers, users } = spec.header;
   const firstUser = shard * shardUsers;
-  return { shard, firstUser, users: Math.min(shardUsers, numUsers - firstUser) };
+  return { firstUser, users: Math.max(0, Math.min(shardUsers, users - firstUser)) };
 }
 
 const payloadSchema = z.object({
@@ -60,9 +59,7 @@ const payloadSchema = z.object({
   modelDigest: z.string(),
   k: z.number().int().min(1),
   excludeSeen: z.boolean(),
-  firstUser: z.number().int().min(0),
-  users: z.number().int().min(1),
-  numShards: z.number().int().min(1),
+  shardUsers: z.number().int().min(1),
   out: z.string(),
   doneFile: z.string(),
 });
@@ -80,6 +77,13 @@ async function readDone(spec: RecommendBatchSpec, shard: number): Promise<ShardE
   return done.entry;
 }
 
+/** Whether the shard file on disk is the one `entry` describes (size, then SHA-256). */
+async function shardMatches(out: string, entry: ShardEntry): Promise<boolean> {
+  const file = path.join(out, entry.file);
+  const stat = await fs.stat(file).catch(() => undefined);
+  return stat !== undefined && stat.size === entry.bytes && (await sha256File(file)) === entry.sha256;
+}
+
 export const recommendKind: BatchKind<RecommendBatchSpec> = {
   unit: 'users',
   units: (spec, shard) => rangeOf(spec, shard).users,
@@ -88,15 +92,12 @@ export const recommendKind: BatchKind<RecommendBatchSpec> = {
     return `users ${r.firstUser}-${r.firstUser + r.users - 1}`;
   },
   payload(spec, shard) {
-    const r = rangeOf(spec, shard);
     return {
       modelDir: spec.modelDir,
-      modelDigest: spec.header.model.digest,
+      modelDigest: spec.header.model.modelJsonSha256!,
       k: spec.header.k,
       excludeSeen: spec.header.excludeSeen,
-      firstUser: r.firstUser,
-      users: r.users,
-      numShards: spec.numShards,
+      shardUsers: spec.header.shardUsers,
       out: spec.out,
       doneFile: doneFile(spec, shard),
     };
@@ -104,18 +105,19 @@ export const recommendKind: BatchKind<RecommendBatchSpec> = {
   async run(job, resources, context) {
     const p = parsePayload(payloadSchema, job);
     const model = await resources.model(p.modelDir, p.modelDigest);
-    const range = { shard: job.shard, firstUser: p.firstUser, users: p.users };
-    const bytes = await recommendShard(model, range, {
+    const written = await writeAllRecommendations(model, p.out, {
       k: p.k,
       excludeSeen: p.excludeSeen,
+      shardUsers: p.shardUsers,
+      modelDir: p.modelDir,
+      shards: [job.shard],
       signal: context.signal,
       onProgress: (e) => {
         if (e.total) context.progress(e.done / e.total);
         context.onProgress?.(e);
       },
     });
-    const entry = await writeShard(p.out, range, p.numShards, bytes);
-    await writeCheckedJson(p.doneFile, DONE_KIND, { batchId: job.batchId, shard: job.shard, entry } satisfies ShardDone);
+    await writeCheckedJson(p.doneFile, DONE_KIND, { batchId: job.batchId, shard: job.shard, entry: written.shards[0] } satisfies ShardDone);
   },
   async verify(spec, shard) {
     try {
@@ -141,8 +143,8 @@ export const recommendKind: BatchKind<RecommendBatchSpec> = {
     }
     const manifest: RecommendationsManifest = { ...spec.header, shards };
     await writeManifest(spec.out, manifest);
-    const { model, numUsers, k } = spec.header;
-    const summary = { out: spec.out, model: model.name, users: numUsers, k, shards: spec.numShards };
-    return { text: `wrote ${spec.out}: top ${k} of ${numUsers} users in ${spec.numShards} shards\n`, summary };
+    const { model, users, k } = spec.header;
+    const summary = { out: spec.out, model: model.name, users, k, shards: spec.numShards };
+    return { text: `wrote ${spec.out}: top ${k} of ${users} users in ${spec.numShards} shards\n`, summary };
   },
 };

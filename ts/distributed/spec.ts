@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import type { RecommendationsHeader } from '../models/all-users';
+import type { RecommendationsManifest } from '../models/batch';
 import type { ProgressCallback } from '../progress';
 
 export const BATCH_FORMAT = 'semrec-batch';
@@ -47,8 +47,11 @@ export interface BatchCommon {
 export interface RecommendBatchSpec extends BatchCommon {
   kind: 'recommend';
   modelDir: string;
-  /** The output's manifest without its shards: model name and digest (checked by every worker), k, sizes. */
-  header: RecommendationsHeader;
+  /**
+   * The output's manifest with no shards yet, as the writer makes it: the model (name, parameters,
+   * training-data fingerprint, the digest of its model.json, which every worker checks), k, sizes.
+   */
+  header: RecommendationsManifest;
 }
 
 export interface EncoderSpec {

@@ -19,6 +19,7 @@ import { itemMetadataVectors } from '../models/features';
 import { isRatingPredictor } from '../models/mf';
 import { checkModelName, createModel, type ModelName } from '../models/registry';
 import { throwIfAborted, type LongRunningOptions } from '../progress';
+import { semrecVersion, type SemrecVersion } from '../version';
 import { concatRows } from '../util/csr';
 import { longTailMetrics, popularityOf, type Popularity } from './beyond';
 import { evaluateRanking, usersWithTruth } from './ranking';
@@ -116,7 +117,16 @@ export interface ExperimentReport {
     split: ProtocolDescription;
   };
   reference?: string;
+  /**
+   * Where content-aware models (vbpr) took item features from: a `semrec embed` file (with its SHA-256),
+   * or the dataset's metadata; and how the beyond-accuracy ild@K measured item distance.
+   */
+  itemFeatures: { source: string; usedBy: string[]; ild: string };
   models: Record<string, ModelResult>;
+  /** Why there is no `std` (a single seed), when there is none. */
+  stdNote?: string;
+  /** The semrec that produced the report. */
+  semrec: SemrecVersion;
   machine: { cpus: number; cpuModel: string; node: string };
   createdAt: string;
 }
@@ -194,7 +204,7 @@ export async function evaluateCell(options: CellOptions): Promise<CellResult> {
   const fitReport = await model.fit(split.train, {
     seed,
     earlyStopping,
-    itemFeatures: options.itemFeatures,
+    itemFeatures: model.acceptsItemFeatures ? options.itemFeatures : undefined,
     numThreads: options.numThreads,
     signal: options.signal,
     onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }),
@@ -244,10 +254,14 @@ export interface ExperimentPlan {
   sampled: boolean;
   reference: ModelName;
   params?: Partial<Record<ModelName, object>>;
+  /** Where item features for content-aware models came from (ItemFeatureMatrix.source), when not the dataset's metadata. */
+  itemFeaturesSource?: string;
 }
 
 /** Checks and completes an experiment's options: known models and protocol, sorted unique ks, a reference among the models. */
-export function planExperiment(options: Pick<ExperimentOptions, 'models' | 'protocol' | 'seeds' | 'ks' | 'sampled' | 'reference' | 'params'>): ExperimentPlan {
+export function planExperiment(
+  options: Pick<ExperimentOptions, 'models' | 'protocol' | 'seeds' | 'ks' | 'sampled' | 'reference' | 'params' | 'itemFeatures'>,
+): ExperimentPlan {
   const seeds = options.seeds ?? DEFAULT_SEEDS;
   const ks = [...new Set(options.ks ?? DEFAULT_KS)].sort((a, b) => a - b);
   const models = options.models.map((m) => checkModelName(m, 'runExperiment'));
@@ -257,7 +271,8 @@ export function planExperiment(options: Pick<ExperimentOptions, 'models' | 'prot
   if (!models.includes(reference)) {
     throw new SemrecError(`runExperiment: the reference model '${reference}' is not among the models evaluated`, 'ERR_INVALID_ARG_VALUE');
   }
-  return { models, protocol: checkProtocol(options.protocol), seeds, ks, sampled: options.sampled ?? false, reference, params: options.params };
+  const itemFeaturesSource = options.itemFeatures ? (options.itemFeatures.source ?? 'vectors given by the caller (source not stated)') : undefined;
+  return { models, protocol: checkProtocol(options.protocol), seeds, ks, sampled: options.sampled ?? false, reference, params: options.params, itemFeaturesSource };
 }
 
 /**
@@ -273,7 +288,9 @@ export function assembleReport(dataset: ExperimentReport['dataset'], plan: Exper
   };
   const results: Record<string, ModelResult> = {};
   const perUser = new Map<ModelName, UserValues[]>();
+  const featureUsers: string[] = [];
   for (const name of models) {
+    if ((createModel(name, (plan.params?.[name] ?? {}) as never) as BaseRecommender<object>).acceptsItemFeatures) featureUsers.push(name);
     const own = seeds.map((seed) => find(name, seed));
     perUser.set(name, own.map((c) => c.perUser));
     results[name] = summarizeModel(
@@ -305,7 +322,16 @@ export function assembleReport(dataset: ExperimentReport['dataset'], plan: Exper
       split: find(models[0], seeds[0]).split,
     },
     reference,
+    itemFeatures: {
+      source: plan.itemFeaturesSource ?? "the dataset's metadata (genres, numeric-field bins, text words; ts/models/features.ts)",
+      usedBy: featureUsers,
+      ild: "cosine distance over the dataset's metadata features",
+    },
     models: results,
+    ...(seeds.length === 1
+      ? { stdNote: 'one seed: no standard deviation over seeds; ± is the 95% Student-t interval over users (give several --seeds for run-to-run spread)' }
+      : {}),
+    semrec: semrecVersion(),
     machine: { cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', node: process.version },
     createdAt: new Date().toISOString(),
   };

@@ -63,6 +63,14 @@ export function renderMarkdown(report: ExperimentReport, command?: string): stri
   lines.push('');
   lines.push(`Split: ${report.protocol.split.summary}`);
   lines.push('');
+  if (report.itemFeatures.usedBy.length > 0) {
+    lines.push(`Item features (${report.itemFeatures.usedBy.join(', ')}): ${report.itemFeatures.source}.`);
+    lines.push('');
+  }
+  if (report.stdNote) {
+    lines.push(`Note: ${report.stdNote}.`);
+    lines.push('');
+  }
   const accuracy = sampled
     ? [`hit@${k}`, `ndcg@${k}`, 'mrr']
     : [...TABLE_METRICS.map((m) => `${m}@${k}`), 'mrr'];
@@ -108,8 +116,15 @@ export function renderMarkdown(report: ExperimentReport, command?: string): stri
       .map(([name, r]) => `${name} ${r.perSeed.map((s) => `${s.epochs} (${s.bestEpoch})`).join(', ')}`)
       .join('; ')}.`,
   );
+  lines.push('');
+  lines.push('Hyperparameters (defaults filled in):');
+  lines.push('');
+  for (const [name, r] of models) lines.push(`- ${name}: \`${JSON.stringify(r.params)}\``);
+  lines.push('');
+  const v = report.semrec;
   lines.push(
-    `Machine: ${report.machine.cpus} CPUs (${report.machine.cpuModel}), Node ${report.machine.node}; ${report.createdAt}.`,
+    `semrec ${v.version}${v.commit ? ` (commit ${v.commit.slice(0, 12)}${v.dirty ? ', with uncommitted changes' : ''})` : ''}; ` +
+      `machine: ${report.machine.cpus} CPUs (${report.machine.cpuModel}), Node ${report.machine.node}; ${report.createdAt}.`,
   );
   if (command) {
     lines.push('');

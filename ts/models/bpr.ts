@@ -2,10 +2,13 @@
  * `bpr`: BPR-MF (Rendle et al. 2009), matrix factorisation trained on (user, positive, negative)
  * triples with the pairwise loss -log sigmoid(x_ui - x_uj) by lock-free parallel SGD. One epoch visits
  * every training pair once in shuffled order with one uniformly drawn negative (as RecBole's BPR).
- * Trained natively (semrec/train_mf.h).
+ * Trained natively (semrec/train_mf.h). A new user is folded in by BPR SGD on the user vector alone, the
+ * item factors and biases frozen, with the training lr and reg (native foldInPairwise; uses itemIdx only).
  */
 import { BaseRecommender, FactorRecommender, type FitContext, type Factors, type ModelState } from './base';
+import type { HistoryEvent } from './contract';
 import { positivePairs } from './data';
+import { foldInEpochsParam, foldInPairwise } from './fold-in';
 import { gaussian } from './init';
 import { trainOps } from './native';
 import { learningRate, nonNegative, positiveInt, z } from './params';
@@ -23,6 +26,7 @@ export const bprParams = z
     itemBias: z.boolean().default(true).describe('learn an item bias term (RecBole BPR has none)'),
     regBias: nonNegative().default(0.0025).describe('L2 penalty on item biases'),
     initStd: nonNegative().default(0.1).describe('standard deviation of the initial factors'),
+    foldInEpochs: foldInEpochsParam(50),
   })
   .strict();
 export type BprParams = z.output<typeof bprParams>;
@@ -68,6 +72,11 @@ export class BprModel extends FactorRecommender<BprParams> {
 
   protected factors(): Factors {
     return { users: this.P, items: this.Q, dim: this.params.dim, itemBias: this.bias };
+  }
+
+  protected override async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
+    const p = this.params;
+    return foldInPairwise(events, { items: this.Q, dim: p.dim, itemBias: this.bias, lr: p.lr, reg: p.reg, epochs: p.foldInEpochs });
   }
 
   protected state(): ModelState {

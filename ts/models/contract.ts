@@ -16,6 +16,8 @@ export type ModelKind = 'general' | 'sequential';
 export interface ItemFeatureMatrix {
   data: Float32Array;
   dim: number;
+  /** Where the vectors came from (e.g. "items.semb (sha256 ...)"), recorded in saved models and reports. */
+  source?: string;
 }
 
 export interface EarlyStopping {
@@ -37,7 +39,7 @@ export interface FitOptions extends LongRunningOptions {
    * best evaluation are kept; without it, the model trains for its `epochs` hyperparameter.
    */
   earlyStopping?: EarlyStopping;
-  /** Item content vectors for content-aware models (vbpr, lightfm); others ignore them. */
+  /** Item content vectors for content-aware models (vbpr); models that cannot use them refuse them. */
   itemFeatures?: ItemFeatureMatrix;
   /** CPU threads for the native trainers (default: all; 1 makes training bit-reproducible). */
   numThreads?: number;
@@ -107,6 +109,25 @@ export interface HistoryRecommendOptions {
   exclude?: ArrayLike<number>;
 }
 
+/** Why an item was recommended: the user's history items that lead to it, by the model's item similarity. */
+export interface Explanation {
+  itemIdx: number;
+  /** The model's score of the item for the user. */
+  score: number;
+  /** Positively similar history items, most similar first (at most EXPLAIN_TOP). */
+  because: ExplanationItem[];
+  /** How to read `because` for this model (e.g. "cosine of item factors", "share of the neighbour sum"). */
+  method: string;
+}
+
+export interface ExplanationItem {
+  itemIdx: number;
+  /** The model's item-item similarity of this history item to the recommended one. */
+  similarity: number;
+  /** The share of the score this item contributes, where the score is a sum over history items (itemknn). */
+  share?: number;
+}
+
 export interface Recommender<Params extends object = object> {
   /** The registry name ('bpr', 'lightgcn', ...). */
   readonly name: string;
@@ -121,6 +142,16 @@ export interface Recommender<Params extends object = object> {
   /** Scores of users[r] for every item: users.length x numItems, row-major; higher is better. */
   scoreUsers(users: Int32Array, options?: ScoreOptions): Promise<Float32Array>;
   recommend(users: ArrayLike<number>, k: number, options?: RecommendOptions): Promise<Recommendations>;
+  /**
+   * Top-k for a user the model never saw, from that user's history (a single row). Each model says which
+   * HistoryEvent fields it uses (fold-in of a user vector with item parameters frozen, neighbour sums,
+   * popularity); an option it cannot honour throws ERR_INVALID_ARG_VALUE naming it.
+   */
+  recommendForHistory(events: readonly HistoryEvent[], k: number, options?: HistoryRecommendOptions): Promise<Recommendations>;
+  /** The k items most similar to `itemIdx` by the model's item-item similarity (a single row; never the item itself). */
+  similarItems(itemIdx: number, k: number): Promise<Recommendations>;
+  /** Why `itemIdx` is recommended to `userIdx` (models that can say; `semrec recommend --explain`). */
+  explain?(userIdx: number, itemIdx: number): Promise<Explanation>;
   /** Writes the model to `dir` (created; replaced atomically if it holds a saved model). */
   save(dir: string): Promise<void>;
 }

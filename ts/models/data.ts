@@ -8,12 +8,14 @@ import { csrFromPairs, csrPairs, transposeCsr } from '../util/csr';
 
 /**
  * The fields of the data layer's InteractionStore that models read. Any store or split is one; tests
- * build small ones directly.
+ * build small ones directly. The raw-id maps travel into the saved model (without them the indices
+ * stand in for ids).
  */
 export type TrainingData = Pick<
   InteractionStore,
   'name' | 'numUsers' | 'numItems' | 'numInteractions' | 'userIdx' | 'itemIdx' | 'rating' | 'timestamp' | 'review' | 'items' | 'users'
->;
+> &
+  Partial<Pick<InteractionStore, 'userIds' | 'itemIds'>>;
 
 /** Throws a SemrecError naming `what` unless the interaction arrays are consistent and in range. */
 export function checkTrainingData(data: TrainingData, what: string): void {

@@ -3,10 +3,16 @@
  * (identity + metadata such as gender, occupation, age bin), an item likewise (identity + genres, year
  * bin, text words; see ./features), score = user . item + item bias. Trained natively with the BPR or
  * WARP loss and per-parameter Adagrad, as the reference implementation (semrec/train_lightfm.h).
+ * A new user is folded in as a free user representation trained on the model's own loss (WARP or BPR)
+ * with Adagrad and the training lr and userAlpha, item representations and biases frozen (native
+ * foldInPairwise; uses itemIdx only: HistoryEvent carries no user metadata). Item similarity is the
+ * cosine of the item representations (identity plus metadata features).
  */
 import { BaseRecommender, FactorRecommender, type FitContext, type Factors, type ModelState } from './base';
+import type { HistoryEvent } from './contract';
 import { positivePairs } from './data';
 import { itemSparseFeatures, userSparseFeatures, type SparseFeatures } from './features';
+import { foldInEpochsParam, foldInPairwise } from './fold-in';
 import { uniform } from './init';
 import { trainOps } from './native';
 import { learningRate, nonNegative, positiveInt, z } from './params';
@@ -26,6 +32,7 @@ export const lightFmParams = z
     maxSampled: positiveInt(100_000).default(10).describe('WARP: negatives tried per positive'),
     userMetadata: z.boolean().default(true).describe('add user metadata features to the identity features'),
     itemMetadata: z.boolean().default(true).describe('add item metadata features to the identity features'),
+    foldInEpochs: foldInEpochsParam(50),
   })
   .strict();
 export type LightFmParams = z.output<typeof lightFmParams>;
@@ -41,6 +48,7 @@ function identityFeatures(rows: number): SparseFeatures {
 
 export class LightFmModel extends FactorRecommender<LightFmParams> {
   readonly name = 'lightfm';
+  protected override similarityMethod = 'cosine of the item representations (identity + metadata features)';
   private userFeatures = identityFeatures(0);
   private itemFeatures = identityFeatures(0);
   private userEmb: Float32Array = new Float32Array(0);
@@ -116,6 +124,22 @@ export class LightFmModel extends FactorRecommender<LightFmParams> {
 
   protected factors(): Factors {
     return this.scoring!;
+  }
+
+  protected override async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
+    const f = this.scoring!;
+    const p = this.params;
+    return foldInPairwise(events, {
+      items: f.items,
+      dim: f.dim,
+      itemBias: f.itemBias,
+      loss: p.loss,
+      maxSampled: p.maxSampled,
+      adagrad: true,
+      lr: p.lr,
+      reg: p.userAlpha,
+      epochs: p.foldInEpochs,
+    });
   }
 
   protected state(): ModelState {

@@ -2,10 +2,14 @@
  * `mf`: biased matrix factorisation of explicit ratings trained by SGD (Koren, Bell & Volinsky 2009;
  * the "SVD" of Surprise and of the Chat-REC project). prediction(u, i) = mu + b_u + b_i + p_u . q_i.
  * Ranks items by predicted rating; predictRatings() gives the predictions RMSE/MAE are computed from.
- * Trained natively (semrec/train_mf.h).
+ * Trained natively (semrec/train_mf.h). A new user is folded in exactly: the user factors and bias that
+ * minimise the squared error of the history's ratings with the item factors and biases frozen, under the
+ * training penalties (native foldInRidge, a Cholesky solve; uses itemIdx and rating, which is required).
+ * Item similarity is the cosine of the item factors q_i.
  */
 import { SemrecError } from '../errors';
 import { BaseRecommender, FactorRecommender, type FitContext, type Factors, type ModelState } from './base';
+import type { HistoryEvent } from './contract';
 import { gaussian } from './init';
 import { trainOps } from './native';
 import { learningRate, nonNegative, positiveInt, z } from './params';
@@ -36,6 +40,7 @@ export class MfModel extends FactorRecommender<MfParams> implements RatingPredic
   readonly name = 'mf';
   /** Trains its fixed epochs like Surprise's SVD: it minimises squared error, which ndcg-based stopping would cut arbitrarily. */
   override readonly rankingEarlyStopping = false;
+  override readonly historyFields: readonly (keyof HistoryEvent)[] = ['itemIdx', 'rating'];
   private P: Float32Array = new Float32Array(0);
   private Q: Float32Array = new Float32Array(0);
   private userBias: Float32Array = new Float32Array(0);
@@ -114,6 +119,37 @@ export class MfModel extends FactorRecommender<MfParams> implements RatingPredic
 
   protected factors(): Factors {
     return this.scoring!;
+  }
+
+  protected override similarityVectors(): { data: Float32Array; dim: number } {
+    return { data: this.Q, dim: this.params.dim };
+  }
+
+  protected override checkHistoryFields(events: readonly HistoryEvent[], what: string): void {
+    const missing = events.findIndex((e) => e.rating === undefined);
+    if (missing >= 0) {
+      throw new SemrecError(`${what}: events[${missing}].rating is required: mf folds a new user in from explicit ratings`, 'ERR_INVALID_ARG_VALUE');
+    }
+  }
+
+  /** [x_u, mu + b_u]: the scoring space of prepareScoring, from the least-squares fold-in. */
+  protected override async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
+    const d = this.params.dim;
+    const { users, userBias } = await trainOps.foldInRidge({
+      numUsers: 1,
+      numItems: this.numItems,
+      dim: d,
+      itemFactors: this.Q,
+      itemBias: this.itemBias,
+      histories: { indptr: Int32Array.of(0, events.length), indices: Int32Array.from(events, (e) => e.itemIdx) },
+      targets: Float32Array.from(events, (e) => e.rating! - this.globalMean),
+      regFactors: this.params.regFactors,
+      regBias: this.params.regBias,
+    });
+    const out = new Float32Array(d + 1);
+    out.set(users);
+    out[d] = this.globalMean + userBias[0];
+    return out;
   }
 
   /** Predicted ratings of (users[e], items[e]), clipped to the training ratings' range (as Surprise does). */

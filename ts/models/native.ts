@@ -185,6 +185,43 @@ export interface ItemKnnScoreArgs extends ThreadOption {
   users: Int32Array;
 }
 
+/** The frozen item side of a fold-in: score(u, i) = userVector(u) . itemFactors[i] + itemBias[i]. */
+export interface FrozenItemsArgs extends ThreadOption {
+  numItems: number;
+  dim: number;
+  itemFactors: Float32Array;
+  itemBias?: Float32Array;
+}
+
+/** Pairwise SGD fold-in of new users (semrec/fold_in.h): one free vector per history row. */
+export interface FoldInPairwiseArgs extends FrozenItemsArgs {
+  numUsers: number;
+  /** Each new user's history items, sorted and unique. */
+  histories: Csr;
+  /** Added to scale * x_u before scoring (numUsers x dim; LightGCN's graph-propagated part). */
+  offset?: Float32Array;
+  /** 1 by default: the user vector is scale * x_u + offset[u]. */
+  scale?: number;
+  loss?: 'bpr' | 'warp';
+  lr: number;
+  reg: number;
+  epochs: number;
+  maxSampled?: number;
+  adagrad?: boolean;
+  seed: number;
+}
+
+/** Least-squares fold-in of explicit ratings (semrec/fold_in.h). */
+export interface FoldInRidgeArgs extends FrozenItemsArgs {
+  numUsers: number;
+  /** Each new user's rated items (repeats allowed), aligned with `targets`. */
+  histories: Csr;
+  /** Rating minus the global mean, per entry of histories.indices. */
+  targets: Float32Array;
+  regFactors: number;
+  regBias: number;
+}
+
 export const trainOps = {
   sampleTriples: (a: SampleSourceArgs & ThreadOption): Promise<RawTriples> => addon().sampleTriples(a),
   samplePoints: (a: SampleSourceArgs & ThreadOption & { negatives: number }): Promise<RawPointSamples> =>
@@ -204,4 +241,6 @@ export const trainOps = {
   lightgcnForward: (a: LightGcnGraphArgs & { E0: Float32Array }) => addon().lightgcnForward(a),
   itemKnnNeighbors: (a: ItemKnnNeighborsArgs): Promise<RawItemNeighbors> => addon().itemKnnNeighbors(a),
   itemKnnScore: (a: ItemKnnScoreArgs) => addon().itemKnnScore(a),
+  foldInPairwise: (a: FoldInPairwiseArgs) => addon().foldInPairwise(a),
+  foldInRidge: (a: FoldInRidgeArgs) => addon().foldInRidge(a),
 };

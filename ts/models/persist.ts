@@ -1,7 +1,8 @@
 /**
  * The on-disk format of a saved model: a directory with
- *   model.json   { format: 'semrec-model', version, model, params, meta, weights: { file, bytes, sha256 }, arrays }
- *   weights.bin  the typed arrays back to back (8-byte aligned), described by `arrays`
+ *   model.json   { format: 'semrec-model', version, model, params, meta, provenance, weights: { file, bytes, sha256 }, arrays }
+ *   weights.bin  the typed arrays and the JSON sections (raw ids, item catalog) back to back (8-byte
+ *                aligned), described by `arrays`; a JSON section is UTF-8 text with dtype 'json'
  * Written into a staging directory beside the target and renamed into place, so a reader sees the old
  * model or the new one, never a mix; the SHA-256 of weights.bin catches damaged or truncated files.
  */
@@ -12,13 +13,16 @@ import path from 'node:path';
 import { SemrecError } from '../errors';
 
 export const MODEL_FORMAT = 'semrec-model';
-/** Bumped whenever the layout of model.json or weights.bin changes; other versions are refused. */
-export const MODEL_FORMAT_VERSION = 1;
+/**
+ * Bumped whenever the layout of model.json or weights.bin changes; other versions are refused.
+ * 2: raw ids, item catalog, training-data fingerprint and provenance (semrec version) in every model.
+ */
+export const MODEL_FORMAT_VERSION = 2;
 const MANIFEST = 'model.json';
 const WEIGHTS = 'weights.bin';
 const ALIGN = 8;
 
-export type SavedArray = Float32Array | Int32Array;
+export type SavedArray = Float32Array | Int32Array | Uint8Array;
 export type MetaValue = number | string | boolean | number[] | string[];
 
 export interface SavedModel {
@@ -27,14 +31,23 @@ export interface SavedModel {
   params: object;
   meta: Record<string, MetaValue>;
   arrays: Record<string, SavedArray>;
+  /** Larger JSON values (raw ids, the item catalog), stored in weights.bin under its checksum. */
+  sections?: Record<string, unknown>;
+  /** Small, human-readable facts about the model (semrec version, training-data fingerprint), in model.json. */
+  provenance?: object;
 }
+
+type Dtype = 'float32' | 'int32' | 'uint8' | 'json';
 
 interface ArrayEntry {
   name: string;
-  dtype: 'float32' | 'int32';
+  dtype: Dtype;
+  /** Elements (bytes for 'uint8' and 'json'). */
   length: number;
   offset: number;
 }
+
+const WIDTH: Record<Dtype, number> = { float32: 4, int32: 4, uint8: 1, json: 1 };
 
 interface Manifest {
   format: string;
@@ -42,16 +55,37 @@ interface Manifest {
   model: string;
   params: object;
   meta: Record<string, MetaValue>;
+  provenance?: object;
   weights: { file: string; bytes: number; sha256: string };
   arrays: ArrayEntry[];
 }
 
-function layout(arrays: Record<string, SavedArray>): { entries: ArrayEntry[]; bytes: number } {
+function dtypeOf(array: SavedArray): Dtype {
+  return array instanceof Float32Array ? 'float32' : array instanceof Int32Array ? 'int32' : 'uint8';
+}
+
+/** The binary blocks of weights.bin: the typed arrays, then each JSON section as UTF-8 bytes. */
+function blocks(saved: SavedModel): { name: string; dtype: Dtype; bytes: Uint8Array; length: number }[] {
+  const out = Object.entries(saved.arrays).map(([name, a]) => ({
+    name,
+    dtype: dtypeOf(a),
+    bytes: new Uint8Array(a.buffer, a.byteOffset, a.byteLength),
+    length: a.length,
+  }));
+  for (const [name, value] of Object.entries(saved.sections ?? {})) {
+    if (name in saved.arrays) throw new SemrecError(`save: '${name}' is both an array and a section`, 'ERR_INTERNAL');
+    const bytes = new TextEncoder().encode(JSON.stringify(value));
+    out.push({ name, dtype: 'json', bytes, length: bytes.length });
+  }
+  return out;
+}
+
+function layout(list: ReturnType<typeof blocks>): { entries: ArrayEntry[]; bytes: number } {
   const entries: ArrayEntry[] = [];
   let offset = 0;
-  for (const [name, array] of Object.entries(arrays)) {
-    entries.push({ name, dtype: array instanceof Float32Array ? 'float32' : 'int32', length: array.length, offset });
-    offset += Math.ceil(array.byteLength / ALIGN) * ALIGN;
+  for (const block of list) {
+    entries.push({ name: block.name, dtype: block.dtype, length: block.length, offset });
+    offset += Math.ceil(block.bytes.length / ALIGN) * ALIGN;
   }
   return { entries, bytes: offset };
 }
@@ -86,18 +120,17 @@ export async function writeModel(dir: string, saved: SavedModel): Promise<void> 
       );
     }
   }
-  const { entries, bytes } = layout(saved.arrays);
+  const list = blocks(saved);
+  const { entries, bytes } = layout(list);
   const weights = new Uint8Array(bytes);
-  for (const entry of entries) {
-    const array = saved.arrays[entry.name];
-    weights.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), entry.offset);
-  }
+  list.forEach((block, b) => weights.set(block.bytes, entries[b].offset));
   const manifest: Manifest = {
     format: MODEL_FORMAT,
     version: MODEL_FORMAT_VERSION,
     model: saved.model,
     params: saved.params,
     meta: saved.meta,
+    ...(saved.provenance ? { provenance: saved.provenance } : {}),
     weights: { file: WEIGHTS, bytes, sha256: createHash('sha256').update(weights).digest('hex') },
     arrays: entries,
   };
@@ -147,9 +180,14 @@ export async function readModel(dir: string): Promise<SavedModel> {
     throw corrupt(target, `${MANIFEST} is not a semrec model manifest`);
   }
   if (manifest.version !== MODEL_FORMAT_VERSION) {
+    const older = typeof manifest.version === 'number' && manifest.version < MODEL_FORMAT_VERSION;
     throw new SemrecError(
       `load: the model in ${target} was saved in format version ${String(manifest.version)}; ` +
-        `this semrec reads version ${MODEL_FORMAT_VERSION} (re-train and save it with this version)`,
+        `this semrec reads version ${MODEL_FORMAT_VERSION}` +
+        (older
+          ? ' (older models hold no raw ids, item catalog or data fingerprint). Re-save it by training again with this semrec: ' +
+            `\`semrec train --format <f> --path <dataset> --model ${String(manifest.model)} --out ${dir}\`, or model.fit(...) then model.save(dir)`
+          : ' (it was written by a newer semrec: upgrade semrec to read it)'),
       'ERR_MODEL_VERSION',
     );
   }
@@ -169,17 +207,34 @@ export async function readModel(dir: string): Promise<SavedModel> {
     throw corrupt(target, `the SHA-256 of ${manifest.weights.file} does not match the manifest`);
   }
   const arrays: Record<string, SavedArray> = {};
+  const sections: Record<string, unknown> = {};
   for (const entry of manifest.arrays) {
-    const width = 4;
-    if (entry.dtype !== 'float32' && entry.dtype !== 'int32') throw corrupt(target, `array ${entry.name} has dtype ${entry.dtype}`);
+    const width = Object.prototype.hasOwnProperty.call(WIDTH, entry.dtype) ? WIDTH[entry.dtype] : undefined;
+    if (width === undefined) throw corrupt(target, `array ${entry.name} has dtype ${String(entry.dtype)}`);
     if (!(entry.offset >= 0 && entry.length >= 0 && entry.offset + entry.length * width <= weights.length)) {
       throw corrupt(target, `array ${entry.name} lies outside ${manifest.weights.file}`);
     }
     const bytes = weights.subarray(entry.offset, entry.offset + entry.length * width);
+    if (entry.dtype === 'json') {
+      try {
+        sections[entry.name] = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+      } catch (cause) {
+        throw corrupt(target, `section ${entry.name} is not valid JSON (${(cause as Error).message})`);
+      }
+      continue;
+    }
     const copy = new Uint8Array(bytes); // aligned, owned copy
-    arrays[entry.name] = entry.dtype === 'float32' ? new Float32Array(copy.buffer) : new Int32Array(copy.buffer);
+    arrays[entry.name] =
+      entry.dtype === 'float32' ? new Float32Array(copy.buffer) : entry.dtype === 'int32' ? new Int32Array(copy.buffer) : copy;
   }
-  return { model: manifest.model, params: manifest.params, meta: manifest.meta ?? {}, arrays };
+  return {
+    model: manifest.model,
+    params: manifest.params,
+    meta: manifest.meta ?? {},
+    arrays,
+    sections,
+    ...(manifest.provenance ? { provenance: manifest.provenance } : {}),
+  };
 }
 
 /**

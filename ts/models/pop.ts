@@ -1,5 +1,11 @@
-/** `pop`: every user gets the items with the most training interactions (RecBole's Pop). */
-import { BaseRecommender, FactorRecommender, type FitContext, type Factors, type ModelState } from './base';
+/**
+ * `pop`: every user gets the items with the most training interactions (RecBole's Pop). A new user gets
+ * the same list (recommendForHistory uses only the history's items, to exclude them); pop has no item
+ * similarity, so similarItems ranks the other items by popularity and explanations cite no history.
+ */
+import { topK } from '../kernels/topk';
+import { BaseRecommender, FactorRecommender, type FitContext, type Factors, type HistorySimilarities, type ModelState } from './base';
+import type { HistoryEvent, Recommendations } from './contract';
 import { itemPopularity } from './data';
 import { z } from './params';
 
@@ -9,6 +15,7 @@ export type PopParams = z.output<typeof popParams>;
 
 export class PopModel extends FactorRecommender<PopParams> {
   readonly name = 'pop';
+  protected override readonly vectorSimilarity = false;
   /** Distinct training users per item: the score of every user for that item. */
   private popularity: Float32Array = new Float32Array(0);
   private zeroUsers: Float32Array = new Float32Array(0);
@@ -26,6 +33,21 @@ export class PopModel extends FactorRecommender<PopParams> {
 
   protected factors(): Factors {
     return { users: this.zeroUsers, items: this.zeroItems, dim: 1, itemBias: this.popularity };
+  }
+
+  /** Every user, new or known, is the zero vector: scores are the popularity. */
+  protected override async foldIn(_events: readonly HistoryEvent[]): Promise<Float32Array> {
+    return new Float32Array(1);
+  }
+
+  protected override async similarItemsOf(itemIdx: number, k: number): Promise<Recommendations> {
+    const exclude = { indptr: Int32Array.of(0, 1), indices: Int32Array.of(itemIdx) };
+    const top = await topK({ scores: this.popularity, numRows: 1, numCols: this.numItems, k, exclude });
+    return { indices: top.indices, scores: top.scores, k };
+  }
+
+  protected override async historySimilarities(_itemIdx: number, items: Int32Array): Promise<HistorySimilarities> {
+    return { similarity: new Float64Array(items.length).fill(NaN), method: "popularity: the item's number of training users; pop uses no history" };
   }
 
   protected state(): ModelState {

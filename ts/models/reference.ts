@@ -592,3 +592,192 @@ export function lightgcnEpochReference(
   }
   return step;
 }
+
+// ---- the native random stream (semrec/train_common.h), for references that draw their own samples ----
+
+const MASK64 = (1n << 64n) - 1n;
+
+/** xoshiro256** seeded through SplitMix64 from (seed, stream), bit for bit as the native Rng. */
+export class NativeRngReference {
+  private readonly s: bigint[];
+
+  constructor(seed: number, stream: number) {
+    let x = (BigInt(seed) ^ ((BigInt(stream) * 0xd1b54a32d192ed03n) & MASK64)) & MASK64;
+    this.s = [0, 1, 2, 3].map(() => {
+      x = (x + 0x9e3779b97f4a7c15n) & MASK64;
+      let z = x;
+      z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+      z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+      return z ^ (z >> 31n);
+    });
+  }
+
+  next(): bigint {
+    const s = this.s;
+    const rotl = (v: bigint, k: bigint) => ((v << k) | (v >> (64n - k))) & MASK64;
+    const result = (rotl((s[1] * 5n) & MASK64, 7n) * 9n) & MASK64;
+    const t = (s[1] << 17n) & MASK64;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45n);
+    return result;
+  }
+
+  /** Uniform integer in [0, n): Lemire's multiply-shift with rejection. */
+  below(n: number): number {
+    const N = BigInt(n);
+    let m = (this.next() >> 32n) * N;
+    let low = m & 0xffffffffn;
+    if (low < N) {
+      const threshold = ((1n << 32n) - N) % N;
+      while (low < threshold) {
+        m = (this.next() >> 32n) * N;
+        low = m & 0xffffffffn;
+      }
+    }
+    return Number(m >> 32n);
+  }
+}
+
+/** The native trainers' kMaxNegativeTries and sampleNegative: uniform draws, rejecting the user's positives. */
+const MAX_NEGATIVE_TRIES = 64;
+function sampleNegativeReference(rng: NativeRngReference, positives: Csr, user: number, numItems: number): number {
+  let item = rng.below(numItems);
+  for (let tries = 1; tries < MAX_NEGATIVE_TRIES && contains(positives, user, item); tries++) item = rng.below(numItems);
+  return item;
+}
+
+// ---- fold-in of new users against frozen items (semrec/fold_in.h) ----
+
+export interface FrozenItemsReference {
+  factors: Float32Array;
+  bias?: Float32Array;
+  numItems: number;
+  dim: number;
+}
+
+/** LightFM's cap on WARP's rank weight (kWarpMaxWeight). */
+const WARP_MAX_WEIGHT = 10;
+
+/** Pairwise SGD fold-in, drawing the same samples from the same streams as the native op. */
+export function foldInPairwiseReference(
+  items: FrozenItemsReference,
+  histories: Csr,
+  offset: Float32Array | undefined,
+  h: { loss: 'bpr' | 'warp'; lr: number; reg: number; epochs: number; maxSampled: number; adagrad: boolean; scale: number },
+  seed: number,
+): { users: Float64Array; loss: number } {
+  const d = items.dim;
+  const numUsers = histories.indptr.length - 1;
+  const out = new Float64Array(numUsers * d);
+  const score = (v: number[], i: number) => dot(v, row(items.factors, i, d)) + (items.bias ? items.bias[i] : 0);
+  let total = 0;
+  let steps = 0;
+  for (let u = 0; u < numUsers; u++) {
+    const history = Array.from(histories.indices.subarray(histories.indptr[u], histories.indptr[u + 1]));
+    const n = history.length;
+    if (n === 0 || n >= items.numItems) continue;
+    const rng = new NativeRngReference(seed, u);
+    const x = new Array<number>(d).fill(0);
+    const acc = new Array<number>(d).fill(1);
+    const base = offset ? row(offset, u, d) : new Array<number>(d).fill(0);
+    const order = [...history];
+    let loss = 0;
+    let userSteps = 0;
+    for (let epoch = 0; epoch < h.epochs; epoch++) {
+      for (let t = n - 1; t > 0; t--) {
+        const r = rng.below(t + 1);
+        [order[t], order[r]] = [order[r], order[t]];
+      }
+      loss = 0;
+      userSteps = 0;
+      for (const i of order) {
+        const v = x.map((xt, t) => h.scale * xt + base[t]);
+        const si = score(v, i);
+        let j = -1;
+        let g = 0;
+        if (h.loss === 'bpr') {
+          j = sampleNegativeReference(rng, histories, u, items.numItems);
+          const margin = si - score(v, j);
+          loss += softplus(-margin);
+          g = sigmoid(-margin);
+        } else {
+          for (let tries = 1; tries <= h.maxSampled; tries++) {
+            const candidate = sampleNegativeReference(rng, histories, u, items.numItems);
+            const sj = score(v, candidate);
+            if (sj > si - 1) {
+              j = candidate;
+              g = Math.min(Math.log(Math.max(1, Math.floor((items.numItems - 1) / tries))), WARP_MAX_WEIGHT);
+              loss += g * Math.max(0, 1 - (si - sj));
+              break;
+            }
+          }
+        }
+        userSteps++;
+        if (j < 0) continue;
+        const qi = row(items.factors, i, d);
+        const qj = row(items.factors, j, d);
+        for (let t = 0; t < d; t++) {
+          const grad = -g * h.scale * (qi[t] - qj[t]) + h.reg * x[t];
+          if (h.adagrad) {
+            x[t] -= (h.lr * grad) / Math.sqrt(acc[t]);
+            acc[t] += grad * grad;
+          } else {
+            x[t] -= h.lr * grad;
+          }
+        }
+      }
+    }
+    setRow(out, u, d, x);
+    total += loss;
+    steps += userSteps;
+  }
+  return { users: out, loss: steps > 0 ? total / steps : 0 };
+}
+
+/** Least-squares fold-in of explicit ratings: the normal equations solved by Gaussian elimination. */
+export function foldInRidgeReference(
+  items: FrozenItemsReference,
+  histories: Csr,
+  targets: Float32Array,
+  regFactors: number,
+  regBias: number,
+): { users: Float64Array; userBias: Float64Array } {
+  const d = items.dim;
+  const w = d + 1;
+  const numUsers = histories.indptr.length - 1;
+  const users = new Float64Array(numUsers * d);
+  const userBias = new Float64Array(numUsers);
+  for (let u = 0; u < numUsers; u++) {
+    const n = histories.indptr[u + 1] - histories.indptr[u];
+    if (n === 0) continue;
+    const A = Array.from({ length: w }, () => new Array<number>(w + 1).fill(0)); // augmented [A | b]
+    for (let e = histories.indptr[u]; e < histories.indptr[u + 1]; e++) {
+      const i = histories.indices[e];
+      const features = [...row(items.factors, i, d), 1];
+      const y = targets[e] - (items.bias ? items.bias[i] : 0);
+      for (let r = 0; r < w; r++) {
+        for (let c = 0; c < w; c++) A[r][c] += features[r] * features[c];
+        A[r][w] += features[r] * y;
+      }
+    }
+    for (let t = 0; t < d; t++) A[t][t] += n * regFactors;
+    A[d][d] += n * regBias;
+    for (let c = 0; c < w; c++) {
+      let pivot = c;
+      for (let r = c + 1; r < w; r++) if (Math.abs(A[r][c]) > Math.abs(A[pivot][c])) pivot = r;
+      [A[c], A[pivot]] = [A[pivot], A[c]];
+      for (let r = 0; r < w; r++) {
+        if (r === c) continue;
+        const f = A[r][c] / A[c][c];
+        for (let k = c; k <= w; k++) A[r][k] -= f * A[c][k];
+      }
+    }
+    for (let t = 0; t < d; t++) users[u * d + t] = A[t][w] / A[t][t];
+    userBias[u] = A[d][w] / A[d][d];
+  }
+  return { users, userBias };
+}

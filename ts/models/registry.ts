@@ -5,6 +5,7 @@
  */
 import { SemrecError } from '../errors';
 import type { BaseRecommender } from './base';
+import type { TrainingData } from './data';
 import { BprModel, bprParams } from './bpr';
 import { ItemKnnModel, itemKnnParams } from './itemknn';
 import { LightFmModel, lightFmParams } from './lightfm';
@@ -64,15 +65,35 @@ export function createModel<N extends ModelName>(name: N, params: ParamsInput<N>
   return e.create(parseParams(name, e.schema, params));
 }
 
-/** A model saved with save(dir), ready to score. */
-export async function loadModel(dir: string): Promise<BaseRecommender<object>> {
+/** Any registered model. */
+export type AnyModel = ModelOf<ModelName>;
+
+export interface LoadModelOptions<N extends ModelName = ModelName> {
+  /** The model the directory must hold (ERR_UNKNOWN_MODEL otherwise); narrows the returned type. */
+  model?: N;
+  /** Data the model must have been trained on exactly (ERR_DATA_MISMATCH otherwise, saying what differs). */
+  trainingData?: TrainingData;
+  /** A dataset that must share the model's users and items at the same indices (e.g. the full dataset of its training split). */
+  dataset?: TrainingData;
+}
+
+/**
+ * A model saved with save(dir), ready to score and to answer by raw id without the dataset. Passing
+ * `trainingData` or `dataset` checks them against the model's training-data fingerprint.
+ */
+export async function loadModel<N extends ModelName = ModelName>(dir: string, options: LoadModelOptions<N> = {}): Promise<ModelOf<N>> {
   const saved = await readModel(dir);
   if (!isModelName(saved.model)) {
     throw new SemrecError(`load: ${dir} holds a '${saved.model}' model, which this semrec does not know`, 'ERR_UNKNOWN_MODEL');
   }
+  if (options.model !== undefined && saved.model !== options.model) {
+    throw new SemrecError(`load: ${dir} holds a '${saved.model}' model, not the '${options.model}' asked for`, 'ERR_UNKNOWN_MODEL');
+  }
   const model = createModel(saved.model, saved.params as never) as BaseRecommender<object>;
-  await model.restoreSaved(saved);
-  return model;
+  await model.restoreSaved(saved, dir);
+  if (options.trainingData) model.checkData(options.trainingData, 'interactions');
+  if (options.dataset) model.checkData(options.dataset, 'ids');
+  return model as ModelOf<N>;
 }
 
 export interface ParamDoc {

@@ -4,10 +4,15 @@
  * f_i is the item's content vector: FitOptions.itemFeatures when given (e.g. text embeddings from the
  * semantic module), else the dataset's metadata features (genres, numeric bins, text words; see
  * ./features), each row scaled to unit length. Trained natively by BPR SGD (semrec/train_vbpr.h).
+ * A new user is folded in by BPR SGD on [gamma_u, theta_u] alone, every item-side parameter (gamma_i,
+ * E, beta, beta') frozen, with the training lr and reg (native foldInPairwise; uses itemIdx only).
+ * Item similarity is the cosine of [gamma_i, E^T f_i], collaborative and content parts together.
  */
 import { SemrecError } from '../errors';
 import { BaseRecommender, FactorRecommender, type FitContext, type Factors, type ModelState } from './base';
+import type { HistoryEvent } from './contract';
 import { positivePairs } from './data';
+import { foldInEpochsParam, foldInPairwise } from './fold-in';
 import { itemMetadataVectors, normalizeRows } from './features';
 import { gaussian } from './init';
 import { trainOps } from './native';
@@ -28,12 +33,15 @@ export const vbprParams = z
     regBias: nonNegative().default(0.0025).describe('L2 penalty on item and feature biases'),
     regContent: nonNegative().default(0.01).describe('L2 penalty on the content projection E'),
     initStd: nonNegative().default(0.1).describe('standard deviation of the initial factors'),
+    foldInEpochs: foldInEpochsParam(50),
   })
   .strict();
 export type VbprParams = z.output<typeof vbprParams>;
 
 export class VbprModel extends FactorRecommender<VbprParams> {
   readonly name = 'vbpr';
+  override readonly acceptsItemFeatures = true;
+  protected override similarityMethod = 'cosine of the item factors [gamma_i, E^T f_i]';
   private gammaU: Float32Array = new Float32Array(0);
   private gammaI: Float32Array = new Float32Array(0);
   private thetaU: Float32Array = new Float32Array(0);
@@ -124,6 +132,12 @@ export class VbprModel extends FactorRecommender<VbprParams> {
 
   protected factors(): Factors {
     return this.scoring!;
+  }
+
+  protected override async foldIn(events: readonly HistoryEvent[]): Promise<Float32Array> {
+    const f = this.scoring!;
+    const p = this.params;
+    return foldInPairwise(events, { items: f.items, dim: f.dim, itemBias: f.itemBias, lr: p.lr, reg: p.reg, epochs: p.foldInEpochs });
   }
 
   protected state(): ModelState {

@@ -5,6 +5,7 @@
 import path from 'node:path';
 
 import { SemrecError } from '../errors';
+import { preferSleepingOpenMpThreads } from './openmp';
 
 export type DeviceChoice = 'cpu' | 'cuda' | 'auto';
 export type DeviceUsed = 'cpu' | 'cuda';
@@ -112,6 +113,10 @@ export interface RawAddon {
   itemKnnNeighborsSync(args: object): RawItemNeighbors;
   itemKnnScore(args: object): Promise<{ scores: Float32Array }>;
   itemKnnScoreSync(args: object): { scores: Float32Array };
+  foldInPairwise(args: object): Promise<RawLoss & { users: Float32Array }>;
+  foldInPairwiseSync(args: object): RawLoss & { users: Float32Array };
+  foldInRidge(args: object): Promise<{ users: Float32Array; userBias: Float32Array }>;
+  foldInRidgeSync(args: object): { users: Float32Array; userBias: Float32Array };
   /** Benchmarks only: one multi-threaded read of every value (the memory-bandwidth floor). */
   readOnlyPassSync(args: { data: Float32Array }): number;
   // native/napi/logistic_ops.cc
@@ -156,6 +161,7 @@ let loaded: RawAddon | undefined;
 export function addon(): RawAddon {
   if (loaded) return loaded;
   let raw: RawAddon;
+  preferSleepingOpenMpThreads();
   try {
     raw = require(addonPath) as RawAddon;
   } catch (cause) {

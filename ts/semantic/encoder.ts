@@ -12,7 +12,7 @@ import { type LongRunningOptions, throwIfAborted } from '../progress';
 import { defaultCacheDir } from '../util/cache-dir';
 import { loadHubModel, type HubOptions } from './sources/hub';
 import { loadLocalModel } from './sources/local';
-import type { ModelConfig, Pooling, ResolvedModel } from './sources/types';
+import type { EncoderConfig, Pooling, ResolvedEncoder } from './sources/types';
 import { loadUseLite } from './sources/use-lite';
 import type { Tokenizer } from './tokenizer';
 
@@ -22,8 +22,8 @@ export const REVIEW_MAX_LENGTH = 128;
 export const ITEM_MAX_LENGTH = 256;
 /** Texts per onnxruntime call: large enough to amortise the call, small enough to bound padding waste. */
 export const DEFAULT_BATCH_SIZE = 32;
-/** The offline default model. */
-export const DEFAULT_MODEL = 'use-lite';
+/** The offline default encoder. */
+export const DEFAULT_ENCODER = 'use-lite';
 
 export interface CreateEncoderOptions extends LongRunningOptions, Omit<HubOptions, 'cacheDir'> {
   /** 'use-lite' (default), a local model directory, or a Hugging Face repository id ('owner/name'). */
@@ -66,7 +66,7 @@ export interface Encoder {
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
 /** Resolves a model spec to files on disk (converting or downloading as needed). */
-export async function resolveModel(spec: string, options: CreateEncoderOptions & { cacheDir: string }): Promise<ResolvedModel> {
+export async function resolveEncoder(spec: string, options: CreateEncoderOptions & { cacheDir: string }): Promise<ResolvedEncoder> {
   if (spec === 'use-lite') return loadUseLite(options);
   if (fs.existsSync(spec)) return loadLocalModel(spec);
   if (HUB_ID.test(spec)) return loadHubModel(spec, options);
@@ -91,7 +91,7 @@ export async function createEncoder(options: CreateEncoderOptions = {}): Promise
   if (options.pooling !== undefined && !['mean', 'cls', 'none'].includes(options.pooling)) {
     throw new SemrecError(`createEncoder: pooling must be 'mean', 'cls' or 'none', got ${String(options.pooling)}`, 'ERR_INVALID_ARG_VALUE');
   }
-  const resolved = await resolveModel(options.model ?? DEFAULT_MODEL, { ...options, cacheDir: options.cacheDir ?? defaultCacheDir() });
+  const resolved = await resolveEncoder(options.model ?? DEFAULT_ENCODER, { ...options, cacheDir: options.cacheDir ?? defaultCacheDir() });
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
@@ -118,7 +118,7 @@ class OnnxEncoder implements Encoder {
   readonly pooling: Pooling;
   readonly normalize: boolean;
   private readonly tokenizer: Tokenizer;
-  private readonly config: ModelConfig;
+  private readonly config: EncoderConfig;
   private readonly output: string;
   private readonly batchSize: number;
   private readonly needsTokenTypes: boolean;
@@ -127,7 +127,7 @@ class OnnxEncoder implements Encoder {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
-    resolved: ResolvedModel,
+    resolved: ResolvedEncoder,
     private readonly session: ort.InferenceSession,
     options: CreateEncoderOptions,
   ) {

@@ -40,13 +40,12 @@ import { planRecommendBatch } from '../../distributed/recommend';
 import { BatchQueue } from '../../distributed/queue';
 import { redisUrl } from '../../distributed/redis';
 import { type BatchSpec, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_MS, DEFAULT_QUEUE } from '../../distributed/spec';
-import { DEFAULT_SHARD_USERS } from '../../models/all-users';
-import { DEFAULT_MODEL, ITEM_MAX_LENGTH } from '../../semantic/encoder';
+import { DEFAULT_K } from '../../models/base';
+import { DEFAULT_SHARD_USERS } from '../../models/batch';
+import { DEFAULT_ENCODER, ITEM_MAX_LENGTH } from '../../semantic/encoder';
 import { interruptSignal } from '../main';
 import { createProgress } from '../progress';
-import { readParams } from './eval';
-import { DEFAULT_RECOMMEND_K } from './recommend';
-import { integerOption } from './worker';
+import { integerOption, integers, readParams } from '../model-options';
 
 interface QueueCliOptions {
   redis?: string;
@@ -181,10 +180,6 @@ function list(text: string, flag: string): string[] {
   return values;
 }
 
-function integers(text: string, flag: string, min: number): number[] {
-  return list(text, flag).map((s) => integerOption(flag, min)(s));
-}
-
 interface RecommendCliOptions extends SubmitCliOptions {
   modelDir: string;
   k: number;
@@ -198,7 +193,7 @@ function registerBatchRecommend(batch: Command): void {
       .command('recommend')
       .description("every user's top-k from a saved model, one job per user shard: the files semrec recommend --all-users writes")
       .requiredOption('--model-dir <dir>', 'a saved model, at the same path on every worker')
-      .option('--k <n>', 'items per user', integerOption('--k', 1), DEFAULT_RECOMMEND_K)
+      .option('--k <n>', 'items per user', integerOption('--k', 1), DEFAULT_K)
       .option('--shard-users <n>', 'users per shard (one job and one file each)', integerOption('--shard-users', 1), DEFAULT_SHARD_USERS)
       .option('--include-seen', "also recommend the users' training items"),
   ).action(async (options: RecommendCliOptions) => {
@@ -321,7 +316,7 @@ interface EmbedCliOptions extends SubmitCliOptions {
   format?: DatasetFormat;
   path?: string;
   texts?: string;
-  model: string;
+  encoder: string;
   maxLength: number;
   batchSize?: number;
   threads?: number;
@@ -342,7 +337,7 @@ function registerBatchEmbed(batch: Command): void {
       .addOption(new Option('--format <format>', "dataset format (with --path: the dataset's item texts)").choices([...DATASET_FORMATS]))
       .option('--path <path>', 'dataset folder or file (with --format)')
       .option('--texts <file>', 'a JSON-lines catalog instead: one { "id": ..., "text": ... } per line')
-      .option('--model <model>', "'use-lite' (offline default), a local model directory, or a Hugging Face repo id", DEFAULT_MODEL)
+      .option('--encoder <encoder>', "the sentence encoder: 'use-lite' (offline default), a local model directory, or a Hugging Face repo id", DEFAULT_ENCODER)
       .option('--max-length <n>', 'tokens per text (capped at the model limit)', integerOption('--max-length', 1), ITEM_MAX_LENGTH)
       .option('--batch-size <n>', 'texts per onnxruntime call', integerOption('--batch-size', 1))
       .option('--threads <n>', 'onnxruntime intra-op threads on the workers', integerOption('--threads', 1))
@@ -355,7 +350,7 @@ function registerBatchEmbed(batch: Command): void {
     const command = [
       'semrec batch embed',
       ...(options.texts ? [`--texts ${options.texts}`] : [`--format ${options.format} --path ${options.path}`]),
-      `--model ${options.model}`,
+      `--encoder ${options.encoder}`,
       `--shard-texts ${options.shardTexts}`,
     ].join(' ');
     const signal = interruptSignal();
@@ -368,7 +363,7 @@ function registerBatchEmbed(batch: Command): void {
         spec = await planEmbedBatch(
           { dataset: options.format !== undefined ? { format: options.format, path: options.path! } : undefined, texts: options.texts },
           {
-            model: options.model,
+            model: options.encoder,
             maxLength: options.maxLength,
             batchSize: options.batchSize,
             threads: options.threads,

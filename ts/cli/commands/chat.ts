@@ -27,7 +27,7 @@ import { writeFileAtomically } from '../../util/fs';
 import { addDatasetOptions, loadDatasetFromCli, type DatasetCliOptions } from '../dataset';
 import { interruptSignal } from '../main';
 import { createProgress } from '../progress';
-import { readParams } from './eval';
+import { readParams } from '../model-options';
 
 interface ModelCliOptions extends Partial<Omit<DatasetCliOptions, 'format' | 'path'>> {
   format?: DatasetCliOptions['format'];

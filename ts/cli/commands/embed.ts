@@ -9,7 +9,7 @@ import { type Command, Option } from 'commander';
 import { DATASET_FORMATS, type DatasetFormat, loadDataset } from '../../data/load';
 import { SemrecError } from '../../errors';
 import { EmbeddingCache, embeddingCacheFile, encodeWithCache } from '../../semantic/cache';
-import { createEncoder, DEFAULT_MODEL, type Encoder, ITEM_MAX_LENGTH, REVIEW_MAX_LENGTH } from '../../semantic/encoder';
+import { createEncoder, DEFAULT_ENCODER, type Encoder, ITEM_MAX_LENGTH, REVIEW_MAX_LENGTH } from '../../semantic/encoder';
 import { type EmbeddingSection, writeEmbeddingFile } from '../../semantic/embedding-file';
 import { SentimentHead, trainSentimentHead } from '../../semantic/sentiment';
 import { ITEM_TEMPLATES, itemTexts, reviewTexts } from '../../semantic/templates';
@@ -20,7 +20,7 @@ import { createProgress } from '../progress';
 interface EmbedOptions {
   format: DatasetFormat;
   path: string;
-  model: string;
+  encoder: string;
   out: string;
   reviews: boolean;
   itemMaxLength: number;
@@ -50,7 +50,7 @@ export function registerEmbed(program: Command): void {
     .description('encode a dataset\'s item texts and reviews with a sentence encoder and write them to one file')
     .addOption(new Option('--format <format>', 'dataset format').choices([...DATASET_FORMATS]).makeOptionMandatory())
     .requiredOption('--path <dir>', 'dataset folder (or file)')
-    .option('--model <model>', "'use-lite' (offline default), a local model directory, or a Hugging Face repo id", DEFAULT_MODEL)
+    .option('--encoder <encoder>', "the sentence encoder: 'use-lite' (offline default), a local model directory, or a Hugging Face repo id", DEFAULT_ENCODER)
     .requiredOption('--out <file>', 'embedding file to write')
     .option('--no-reviews', 'encode item texts only')
     .option('--item-max-length <n>', 'tokens per item text (capped at the model limit)', positiveInt('--item-max-length'), ITEM_MAX_LENGTH)
@@ -71,7 +71,7 @@ export function registerEmbed(program: Command): void {
       const started = Date.now();
       try {
         const store = await loadDataset({ format: options.format, path: options.path, onProgress: progress.onProgress, signal });
-        const common = { model: options.model, cacheDir, batchSize: options.batchSize, intraOpThreads: options.threads, revision: options.revision, offline: options.offline, onProgress: progress.onProgress, signal };
+        const common = { model: options.encoder, cacheDir, batchSize: options.batchSize, intraOpThreads: options.threads, revision: options.revision, offline: options.offline, onProgress: progress.onProgress, signal };
         const itemEncoder = await createEncoder({ ...common, maxLength: options.itemMaxLength });
         let reviewEncoder: Encoder = itemEncoder;
         if (options.reviews && options.reviewMaxLength !== options.itemMaxLength) {

