@@ -32,6 +32,8 @@ export interface EvalGrid {
   reference?: string;
   params?: Record<string, object>;
   earlyStopping?: boolean;
+  /** Leave the users' training and validation items out of the full ranking (default true; false: semrec eval --keep-seen). */
+  excludeSeen?: boolean;
   /** CPU threads per cell's training (1: bit-reproducible, and one core per concurrent cell). */
   threads?: number;
 }
@@ -46,6 +48,7 @@ export async function planEvalBatch(grid: EvalGrid, common: BatchCommon, options
     sampled: grid.sampled,
     reference: grid.reference as ModelName | undefined,
     params: grid.params,
+    excludeSeen: grid.excludeSeen,
   });
   for (const model of plan.models) createModel(model, (grid.params?.[model] ?? {}) as never); // parameters checked before any job exists
   if (grid.datasets.length === 0) throw new SemrecError('batch eval: no dataset given', 'ERR_INVALID_ARG_VALUE');
@@ -77,6 +80,7 @@ export async function planEvalBatch(grid: EvalGrid, common: BatchCommon, options
     reference: plan.reference,
     params: grid.params ?? {},
     earlyStopping: grid.earlyStopping ?? true,
+    excludeSeen: plan.excludeSeen,
     threads: grid.threads,
   };
 }
@@ -101,6 +105,7 @@ const payloadSchema = z.object({
   ks: z.array(z.number().int().min(1)),
   sampled: z.boolean(),
   earlyStopping: z.boolean(),
+  excludeSeen: z.boolean(),
   threads: z.number().int().min(1).optional(),
   file: z.string(),
 });
@@ -180,6 +185,7 @@ export const evalKind: BatchKind<EvalBatchSpec> = {
       ks: spec.ks,
       sampled: spec.sampled,
       earlyStopping: spec.earlyStopping,
+      excludeSeen: spec.excludeSeen,
       ...(spec.threads !== undefined ? { threads: spec.threads } : {}),
       file: cellFile(spec.workDir, shard, spec.numShards),
     };
@@ -196,6 +202,7 @@ export const evalKind: BatchKind<EvalBatchSpec> = {
       ks: p.ks,
       sampled: p.sampled,
       earlyStopping: p.earlyStopping,
+      excludeSeen: p.excludeSeen,
       numThreads: p.threads,
       signal: context.signal,
       onProgress: (e) => {
@@ -222,6 +229,7 @@ export const evalKind: BatchKind<EvalBatchSpec> = {
       sampled: spec.sampled,
       reference: spec.reference as ModelName,
       params: spec.params as Partial<Record<ModelName, object>>,
+      excludeSeen: spec.excludeSeen,
     };
     const perDataset = spec.models.length * spec.seeds.length;
     for (let d = 0; d < spec.datasets.length; d++) {

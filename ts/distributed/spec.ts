@@ -96,6 +96,8 @@ export interface EvalBatchSpec extends BatchCommon {
   reference: string;
   params: Record<string, object>;
   earlyStopping: boolean;
+  /** Whether the users' training and validation items are left out of the full ranking. */
+  excludeSeen: boolean;
   threads?: number;
 }
 

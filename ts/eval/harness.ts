@@ -17,10 +17,11 @@ import type { ItemFeatureMatrix } from '../models/contract';
 import { userItems } from '../models/data';
 import { itemMetadataVectors } from '../models/features';
 import { isRatingPredictor } from '../models/mf';
+import { userSequences } from '../models/sequential';
 import { checkModelName, createModel, type ModelName } from '../models/registry';
 import { throwIfAborted, type LongRunningOptions } from '../progress';
 import { semrecVersion, type SemrecVersion } from '../version';
-import { concatRows } from '../util/csr';
+import { concatRows, selectRows } from '../util/csr';
 import { longTailMetrics, popularityOf, type Popularity } from './beyond';
 import { evaluateRanking, usersWithTruth } from './ranking';
 import { evaluateSampled, SAMPLED_NEGATIVES } from './sampled';
@@ -74,6 +75,11 @@ export interface ExperimentOptions extends LongRunningOptions {
   /** Item content vectors for vbpr (default: the dataset's metadata features). */
   itemFeatures?: ItemFeatureMatrix;
   numThreads?: number;
+  /**
+   * Leave the user's training and validation items out of the full ranking (default true). false ranks every
+   * item, as RecBole's full ranking does for its sequential models.
+   */
+  excludeSeen?: boolean;
 }
 
 export interface SeedResult {
@@ -141,14 +147,16 @@ export interface UserValues {
 export interface SeedContext {
   seed: number;
   split: Split;
-  /** Items of the training and validation parts per user (never ranked). */
-  exclude: Csr;
+  /** Items of the training and validation parts per user (not ranked unless the experiment keeps them). */
+  seenBefore: Csr;
   truth: Csr;
   /** Users with a test item. */
   users: Int32Array;
   popularity: Popularity;
   /** Metadata vectors of the items, for ild@K. */
   ildFeatures: ItemFeatures | undefined;
+  /** Each user's ordered history (training then validation items, by time) for sequential models; made by the first one. */
+  histories?: Csr;
 }
 
 /** Splits the dataset by the protocol for one seed. */
@@ -160,7 +168,7 @@ export function prepareSeed(store: InteractionStore, protocol: ProtocolName, see
   return {
     seed,
     split,
-    exclude: validation ? concatRows(train, validation) : train,
+    seenBefore: validation ? concatRows(train, validation) : train,
     truth,
     users: usersWithTruth(truth),
     popularity: popularityOf(train, store.numItems),
@@ -179,6 +187,8 @@ export interface CellOptions extends LongRunningOptions {
   earlyStopping?: boolean;
   itemFeatures?: ItemFeatureMatrix;
   numThreads?: number;
+  /** Leave the user's training and validation items out of the ranking (default true). */
+  excludeSeen?: boolean;
 }
 
 export interface CellResult {
@@ -194,7 +204,8 @@ export interface CellResult {
 /** Trains one model on one seed's training part and evaluates it on the test part. */
 export async function evaluateCell(options: CellOptions): Promise<CellResult> {
   const { store, context, ks } = options;
-  const { seed, split, exclude, truth, users } = context;
+  const { seed, split, seenBefore, truth, users } = context;
+  const exclude = options.excludeSeen === false ? undefined : seenBefore;
   const name = checkModelName(options.model, 'evaluateCell');
   throwIfAborted(options.signal, 'evaluation');
   const model = createModel(name, (options.params ?? {}) as never) as BaseRecommender<object>;
@@ -210,11 +221,17 @@ export async function evaluateCell(options: CellOptions): Promise<CellResult> {
     onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }),
   });
   const evalStart = performance.now();
-  const score = (block: Int32Array) => model.scoreUsers(block);
+  // Sequential models read each test user's ordered history: training then validation items, by time.
+  if (model.kind === 'sequential') context.histories ??= userSequences(split.validation ? [split.train, split.validation] : [split.train]);
+  const histories = context.histories;
+  const score =
+    model.kind === 'sequential'
+      ? (block: Int32Array) => model.scoreUsers(block, { history: selectRows(histories!, block) })
+      : (block: Int32Array) => model.scoreUsers(block);
   let values: Record<string, Float64Array>;
   let metrics: Record<string, number>;
   if (options.sampled) {
-    const interacted = concatRows(exclude, truth);
+    const interacted = concatRows(seenBefore, truth);
     values = await evaluateSampled(score, { numItems: store.numItems, truth, interacted, users, ks, seed }, { signal: options.signal });
     metrics = meansOf(values);
   } else {
@@ -254,13 +271,15 @@ export interface ExperimentPlan {
   sampled: boolean;
   reference: ModelName;
   params?: Partial<Record<ModelName, object>>;
+  /** Whether the user's training and validation items are left out of the full ranking. */
+  excludeSeen: boolean;
   /** Where item features for content-aware models came from (ItemFeatureMatrix.source), when not the dataset's metadata. */
   itemFeaturesSource?: string;
 }
 
 /** Checks and completes an experiment's options: known models and protocol, sorted unique ks, a reference among the models. */
 export function planExperiment(
-  options: Pick<ExperimentOptions, 'models' | 'protocol' | 'seeds' | 'ks' | 'sampled' | 'reference' | 'params' | 'itemFeatures'>,
+  options: Pick<ExperimentOptions, 'models' | 'protocol' | 'seeds' | 'ks' | 'sampled' | 'reference' | 'params' | 'itemFeatures' | 'excludeSeen'>,
 ): ExperimentPlan {
   const seeds = options.seeds ?? DEFAULT_SEEDS;
   const ks = [...new Set(options.ks ?? DEFAULT_KS)].sort((a, b) => a - b);
@@ -272,7 +291,7 @@ export function planExperiment(
     throw new SemrecError(`runExperiment: the reference model '${reference}' is not among the models evaluated`, 'ERR_INVALID_ARG_VALUE');
   }
   const itemFeaturesSource = options.itemFeatures ? (options.itemFeatures.source ?? 'vectors given by the caller (source not stated)') : undefined;
-  return { models, protocol: checkProtocol(options.protocol), seeds, ks, sampled: options.sampled ?? false, reference, params: options.params, itemFeaturesSource };
+  return { models, protocol: checkProtocol(options.protocol), seeds, ks, sampled: options.sampled ?? false, reference, params: options.params, excludeSeen: options.excludeSeen !== false, itemFeaturesSource };
 }
 
 /**
@@ -313,7 +332,9 @@ export function assembleReport(dataset: ExperimentReport['dataset'], plan: Exper
       ranking: sampled ? 'sampled' : 'full',
       excluded: sampled
         ? `each held-out item ranked against ${SAMPLED_NEGATIVES} sampled items the user never interacted with`
-        : 'all items ranked; items of the user in the training and validation parts excluded',
+        : plan.excludeSeen
+          ? 'all items ranked; items of the user in the training and validation parts excluded'
+          : 'all items ranked, including those of the user in the training and validation parts (as RecBole ranks for sequential models)',
       earlyStopping: usedEarlyStopping ? { metric: DEFAULT_STOPPING_METRIC, patience: DEFAULT_PATIENCE } : null,
       ci:
         seeds.length > 1
@@ -354,6 +375,7 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
           ks: plan.ks,
           sampled: plan.sampled,
           earlyStopping: options.earlyStopping,
+          excludeSeen: plan.excludeSeen,
           itemFeatures: options.itemFeatures,
           numThreads: options.numThreads,
           signal: options.signal,

@@ -227,6 +227,7 @@ interface EvalCliOptions extends SubmitCliOptions {
   sampled?: boolean;
   reference?: string;
   earlyStopping: boolean;
+  keepSeen?: boolean;
   threads?: number;
 }
 
@@ -257,6 +258,7 @@ function registerBatchEval(batch: Command): void {
       .option('--sampled', 'rank each held-out item against 99 sampled negatives (labelled "sampled")')
       .option('--reference <model>', 'model the paired tests compare against (default: pop, else the first model)')
       .option('--no-early-stopping', 'train the full epochs even when the protocol has a validation part')
+      .option('--keep-seen', "rank the user's training and validation items too (RecBole's full ranking of sequential models)")
       .option('--threads <n>', 'CPU threads per cell on the workers (1: bit-reproducible)', integerOption('--threads', 1)),
   ).action(async (options: EvalCliOptions) => {
     const datasets = options.dataset.map(parseDataset);
@@ -279,6 +281,7 @@ function registerBatchEval(batch: Command): void {
       ...(options.sampled ? ['--sampled'] : []),
       ...(options.reference ? [`--reference ${options.reference}`] : []),
       ...(!options.earlyStopping ? ['--no-early-stopping'] : []),
+      ...(options.keepSeen ? ['--keep-seen'] : []),
       ...(options.threads !== undefined ? [`--threads ${options.threads}`] : []),
     ].join(' ');
     const signal = interruptSignal();
@@ -298,6 +301,7 @@ function registerBatchEval(batch: Command): void {
             reference: options.reference !== undefined ? checkModelName(options.reference, '--reference') : undefined,
             params: params as Record<string, object>,
             earlyStopping: options.earlyStopping,
+            excludeSeen: !options.keepSeen,
             threads: options.threads,
           },
           common,
