@@ -65,6 +65,23 @@ describe('batch eval (distributed grid)', function () {
     assert.equal(fs.existsSync(`${out}.batch`), false, 'the work dir is removed once the batch is complete');
   });
 
+  it('evaluates a sequential model with --keep-seen as semrec eval does', async () => {
+    // sasrec scores each user from their ordered history, which a worker builds once per seed's split;
+    // --keep-seen must reach every cell (RecBole ranks seen items for sequential models).
+    const data = tempDir();
+    writeMl100kLike(data, 5);
+    const grid = ['--models', 'pop,sasrec', '--protocol', 'leave-one-out', '--seeds', '7', '--keep-seen', '--threads', '1',
+      '--set', 'sasrec.epochs=2', '--set', 'sasrec.hidden=8', '--set', 'sasrec.inner=16', '--set', 'sasrec.maxLength=8'];
+    const out = path.join(tempDir(), 'grid.json');
+    const batch = await follow(['batch', 'eval', '--redis', redis.url, '--queue', QUEUE, '--poll-ms', '100', '--dataset', `ml-100k:${data}`, ...grid, '--out', out, '--json']);
+    assert.equal(batch.code, 0, batch.stderr);
+    const single = await runCli(['eval', '--format', 'ml-100k', '--path', data, ...grid, '--json']);
+    assert.equal(single.code, 0, single.stderr);
+    const merged = JSON.parse(fs.readFileSync(out, 'utf8'));
+    assert.match(merged.reports[0].protocol.excluded, /including those of the user in the training and validation parts/);
+    assert.deepEqual(results(merged.reports[0]), results(JSON.parse(single.stdout)));
+  });
+
   it('gives one report per dataset, in the order given', async () => {
     const a = tempDir();
     const b = tempDir();

@@ -203,10 +203,18 @@ export async function writeAllRecommendations(model: BaseRecommender<object>, ou
   return manifest;
 }
 
+/** A shard's temporary file (writeShard): `part-00001.jsonl.tmp-<pid>-<random>`. */
+const SHARD_TEMPORARY = /^part-\d+\.jsonl\.tmp-/;
+
 /**
  * Writes the manifest that completes an output: last, atomically. writeAllRecommendations calls it when
- * it wrote every shard; a distributed batch, once every worker's shards are written and verified.
+ * it wrote every shard; a distributed batch, once every worker's shards are written and verified. First
+ * it removes temporary shard files that writers killed before their rename left behind (SIGKILL, a lost
+ * machine, an earlier interrupted run), so a complete output holds exactly its manifest and its shards.
  */
 export async function writeManifest(out: string, manifest: RecommendationsManifest): Promise<void> {
+  for (const name of await fs.readdir(out)) {
+    if (SHARD_TEMPORARY.test(name)) await fs.rm(path.join(out, name), { force: true });
+  }
   await writeFileAtomically(path.join(out, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
 }
