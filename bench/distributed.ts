@@ -34,6 +34,7 @@ import { type BenchContext, type Suite } from './harness';
 
 /** Items per user, as in the issue's `batch recommend --k 100`. */
 const K = 100;
+/** Repetitions of every configuration, quick sizes included (a quick run takes about a minute). */
 const REPEATS = 3;
 
 interface Sizes {
@@ -316,7 +317,7 @@ async function runDistributed(context: BenchContext, netns: boolean): Promise<Re
     ];
     const runs = new Map<string, BatchRun[]>(configs.map((c) => [c.name, []]));
     let outputBytes = 0;
-    for (let rep = 0; rep < (context.quick ? 1 : REPEATS); rep++) {
+    for (let rep = 0; rep < REPEATS; rep++) {
       for (const config of configs) {
         const out = path.join(work, 'out');
         let run: BatchRun;
