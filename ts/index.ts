@@ -181,7 +181,7 @@ export type { ChatEvalOptions, ChatEvalReport } from './chat/eval';
 
 export { savedModelDigest } from './models/persist';
 export { assembleReport, evaluateCell, planExperiment, prepareSeed } from './eval/harness';
-export type { CellOptions, CellResult, ExperimentPlan, SeedContext, UserValues } from './eval/harness';
+export type { CellOptions as EvalCellOptions, CellResult as EvalCellResult, ExperimentPlan, SeedContext, UserValues } from './eval/harness';
 
 // Distributed batch jobs on BullMQ + Redis: submit, follow, resume; workers on any machine.
 export { BatchQueue, FINISHED_BATCH_TTL_S } from './distributed/queue';
