@@ -5,6 +5,7 @@
  */
 import { type Suite, writeSuiteResults } from './harness';
 import { dataLoadSuite } from './data-load';
+import { distributedNetnsSuite, distributedOverheadSuite, distributedSuite } from './distributed';
 import { kernelSuite } from './kernels';
 import { llmrecSuite } from './llmrec';
 import { modelSuite } from './models';
@@ -12,7 +13,19 @@ import { recboleGeneratedSuite, recboleSuite } from './recbole';
 import { retrievalSuite } from './retrieval';
 import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, retrievalSuite, recboleSuite, recboleGeneratedSuite, llmrecSuite];
+const SUITES: Suite[] = [
+  kernelSuite,
+  dataLoadSuite,
+  modelSuite,
+  semanticSuite,
+  retrievalSuite,
+  recboleSuite,
+  recboleGeneratedSuite,
+  llmrecSuite,
+  distributedSuite,
+  distributedNetnsSuite,
+  distributedOverheadSuite,
+];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

@@ -49,6 +49,12 @@ export type ErrorCode =
   | 'ERR_DATASET_INTEGRITY' // rows that parse but contradict the dataset (unknown item id, duplicate under policy 'error')
   | 'ERR_DOWNLOAD' // a dataset or model download failed (HTTP status, connection, interrupted transfer, unknown name)
   | 'ERR_CHECKSUM' // a downloaded file does not match its published checksum or size
+  // Distributed batch jobs (ts/distributed/): BullMQ + Redis.
+  | 'ERR_REDIS_UNAVAILABLE' // Redis cannot be reached at the URL given (--redis / SEMREC_REDIS_URL)
+  | 'ERR_BATCH_NOT_FOUND' // no batch with this id in Redis, and no batch.json where one was named
+  | 'ERR_BATCH_INCOMPLETE' // a batch ended with shards failed for good or lost; it names them and how to resume
+  | 'ERR_BATCH_INPUT_CHANGED' // a model dir, dataset or encoder differs from what was checksummed at submission
+  | 'ERR_SHARD_CORRUPT' // a shard's output or input file fails its checksum or belongs to another batch
   // Chat-REC (ts/chat/): LLM failures never reach a user's list (they become fallback: true), but reach callers of LlmClient.
   | 'ERR_UNKNOWN_USER' // a raw user id that the model's data does not hold
   | 'ERR_LLM_CONFIG' // an endpoint that needs an API key and has none

@@ -129,7 +129,7 @@ export type { TrainingData } from './models/data';
 export { isRatingPredictor } from './models/mf';
 export type { RatingPredictor } from './models/mf';
 export { MODEL_FORMAT, MODEL_FORMAT_VERSION } from './models/persist';
-export { DEFAULT_SHARD_USERS, MANIFEST_FILE, planShards, shardFile, writeAllRecommendations } from './models/batch';
+export { DEFAULT_SHARD_USERS, MANIFEST_FILE, planShards, shardFile, writeAllRecommendations, writeManifest } from './models/batch';
 export type { AllUsersOptions, RecommendationsManifest, ShardEntry } from './models/batch';
 // Sequential models (sasrec, bert4rec): each user's ordered history (the transformer's raw ops are in semrec/internals).
 export { SequentialRecommender, userSequences } from './models/sequential';
@@ -182,3 +182,25 @@ export { checkFinetuneExample, checkFinetuneFile, exportFinetune, MAX_EXAMPLE_TO
 export type { FinetuneOptions, FinetuneProblem, FinetuneReport } from './chat/finetune';
 export { chatEval, renderChatEval, DEFAULT_CHAT_KS } from './chat/eval';
 export type { ChatEvalOptions, ChatEvalReport } from './chat/eval';
+
+export { savedModelDigest } from './models/persist';
+export { assembleReport, evaluateCell, planExperiment, prepareSeed } from './eval/harness';
+export type { CellOptions as EvalCellOptions, CellResult as EvalCellResult, ExperimentPlan, SeedContext, UserValues } from './eval/harness';
+
+// Distributed batch jobs on BullMQ + Redis: submit, follow, resume; workers on any machine.
+export { BatchQueue, FINISHED_BATCH_TTL_S } from './distributed/queue';
+export type { BatchRecord, BatchState, RunningShard, ShardFailure, ShardStates } from './distributed/queue';
+export { batchStatus, commonSpec, completeBatch, findBatch, incompleteError, prepareWorkDir, resumeBatch, submitBatch, waitForBatch, DEFAULT_POLL_MS } from './distributed/batch';
+export type { BatchCommonOptions, BatchPhase, BatchStatus, ResumeReport, WaitOptions } from './distributed/batch';
+export { planRecommendBatch } from './distributed/recommend';
+export type { RecommendBatchOptions } from './distributed/recommend';
+export { planEmbedBatch } from './distributed/embed';
+export type { EmbedCatalog } from './distributed/embed';
+export { planEvalBatch, renderBatchEvalJson, renderBatchEvalMarkdown } from './distributed/eval';
+export type { BatchEvalReport, EvalGrid } from './distributed/eval';
+export { BatchWorker, DEFAULT_GRACE_MS, DEFAULT_LOCK_MS, DEFAULT_MAX_STALLED, DEFAULT_STALLED_INTERVAL_MS } from './distributed/worker';
+export type { BatchWorkerOptions, WorkerEvent } from './distributed/worker';
+export { connectRedis, DEFAULT_REDIS_URL, redisUrl } from './distributed/redis';
+export { BATCH_KINDS, DEFAULT_ATTEMPTS, DEFAULT_BACKOFF_MS, DEFAULT_QUEUE } from './distributed/spec';
+export type { BatchKindName, BatchSpec, EmbedBatchSpec, EncoderSpec, EvalBatchSpec, RecommendBatchSpec } from './distributed/spec';
+export type { BatchResult } from './distributed/kind';

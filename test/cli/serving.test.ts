@@ -102,6 +102,18 @@ describe('cli: semrec train / recommend / similar', () => {
     assert.deepEqual(fs.readdirSync(out).map((f) => [f, fs.readFileSync(path.join(out, f)).toString('hex')]), first);
   });
 
+  it('recommend --all-users over a run killed mid-shard leaves no temporary file behind', async () => {
+    const out = path.join(tempDir(), 'recs');
+    const run = () => runCli(['recommend', '--model-dir', modelDir, '--all-users', '--out', out, '--shard-users', '16', '--k', '5']);
+    assert.equal((await run()).code, 0);
+    const complete = fs.readdirSync(out).sort();
+    // What a writer killed with SIGKILL before its rename leaves: a half-written temporary shard.
+    fs.writeFileSync(path.join(out, 'part-00001.jsonl.tmp-4242-0badcafe'), '{"user":"17","items":["3"');
+    fs.rmSync(path.join(out, 'manifest.json'));
+    assert.equal((await run()).code, 0);
+    assert.deepEqual(fs.readdirSync(out).sort(), complete);
+  });
+
   it('recommend --all-users refuses a directory holding other files', async () => {
     const out = tempDir();
     fs.writeFileSync(path.join(out, 'notes.txt'), 'keep');

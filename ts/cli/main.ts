@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { isSemrecError } from '../errors';
+import { registerBatch } from './commands/batch';
 import { registerChat } from './commands/chat';
 import { registerData } from './commands/data';
 import { registerDemo } from './commands/demo';
@@ -17,6 +18,7 @@ import { registerQuickstart } from './commands/quickstart';
 import { registerRecommend } from './commands/recommend';
 import { registerTrain } from './commands/train';
 import { registerTune } from './commands/tune';
+import { registerWorker } from './commands/worker';
 import { formatVersion } from '../version';
 
 export function buildProgram(): Command {
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerRecommend(program);
   registerTune(program);
+  registerBatch(program);
+  registerWorker(program);
   return program;
 }
 
@@ -74,7 +78,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode;
     if (isSemrecError(error)) {
       process.stderr.write(`semrec: ${error.message} [${error.code}]\n`);
-      return error.code === 'ERR_ABORTED' ? 130 : 1;
+      // 3: a batch ended incomplete (scripts resume it); 130: stopped by Ctrl-C.
+      return error.code === 'ERR_ABORTED' ? 130 : error.code === 'ERR_BATCH_INCOMPLETE' ? 3 : 1;
     }
     // Every expected failure is a SemrecError; anything else is a bug. Say so once, with the stack
     // for the report, rather than as an unhandled rejection.

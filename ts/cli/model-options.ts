@@ -23,6 +23,15 @@ export function integers(text: string, flag: string, min: number): number[] {
   });
 }
 
+/** A commander argument parser for one integer flag (`--k 10`): a coded error naming the flag otherwise. */
+export function integerOption(flag: string, min: number): (value: string) => number {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min) throw new SemrecError(`${flag} must be an integer >= ${min}, got '${value}'`, 'ERR_INVALID_ARG_VALUE');
+    return n;
+  };
+}
+
 /** Hyperparameters from --params (JSON or JSON5: { "bpr": { "lr": 0.01 } }) and --set model.key=value flags. */
 export async function readParams(file: string | undefined, sets: string[]): Promise<Partial<Record<ModelName, Record<string, unknown>>>> {
   const params: Partial<Record<ModelName, Record<string, unknown>>> = {};

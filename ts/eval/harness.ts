@@ -22,7 +22,7 @@ import { checkModelName, createModel, type ModelName } from '../models/registry'
 import { throwIfAborted, type LongRunningOptions } from '../progress';
 import { semrecVersion, type SemrecVersion } from '../version';
 import { concatRows, selectRows } from '../util/csr';
-import { longTailMetrics, popularityOf } from './beyond';
+import { longTailMetrics, popularityOf, type Popularity } from './beyond';
 import { evaluateRanking, usersWithTruth } from './ranking';
 import { evaluateSampled, SAMPLED_NEGATIVES } from './sampled';
 import { pairedTests, summarize, type PairedTest } from './statistics';
@@ -146,13 +146,155 @@ export interface ExperimentReport {
   createdAt: string;
 }
 
-interface PerUser {
+/** Per-user metric values of one (model, seed) run: values[key][r] belongs to users[r] (NaN: not evaluated). */
+export interface UserValues {
   users: Int32Array;
   values: Record<string, Float64Array>;
 }
 
-export async function runExperiment(options: ExperimentOptions): Promise<ExperimentReport> {
-  const { store } = options;
+/** What every model of one seed shares: the split and what ranking needs from it. */
+export interface SeedContext {
+  seed: number;
+  split: Split;
+  /** Items of the training and validation parts per user (not ranked unless the experiment keeps them). */
+  seenBefore: Csr;
+  truth: Csr;
+  /** Users with a test item. */
+  users: Int32Array;
+  popularity: Popularity;
+  /** Metadata vectors of the items, for ild@K. */
+  ildFeatures: ItemFeatures | undefined;
+  /** Each user's ordered history (training then validation items, by time) for sequential models; made by the first one. */
+  histories?: Csr;
+  /** Protocols that rank only some items (cold-items): every other item, excluded for every user; made by the first model. */
+  outsideCandidates?: Csr;
+}
+
+/** Splits the dataset by the protocol for one seed. */
+export function prepareSeed(store: InteractionStore, protocol: ProtocolName, seed: number): SeedContext {
+  const split = splitByProtocol(store, protocol, seed);
+  const train = userItems(split.train);
+  const validation = split.validation ? userItems(split.validation) : undefined;
+  const truth = userItems(split.test);
+  return {
+    seed,
+    split,
+    seenBefore: validation ? concatRows(train, validation) : train,
+    truth,
+    users: usersWithTruth(truth),
+    popularity: popularityOf(train, store.numItems),
+    ildFeatures: toItemFeatures(itemMetadataVectors(store)),
+  };
+}
+
+/** One cell of an experiment: one model trained and evaluated on one seed's split. */
+export interface CellOptions extends LongRunningOptions {
+  store: InteractionStore;
+  context: SeedContext;
+  model: ModelName;
+  params?: object;
+  ks: number[];
+  sampled?: boolean;
+  earlyStopping?: boolean;
+  itemFeatures?: ItemFeatureMatrix;
+  numThreads?: number;
+  /** Leave the user's training and validation items out of the ranking (default true). */
+  excludeSeen?: boolean;
+}
+
+export interface CellResult {
+  model: ModelName;
+  result: SeedResult;
+  perUser: UserValues;
+  /** The split's own description. */
+  split: ProtocolDescription;
+  /** Whether the model trained with early stopping on the validation part. */
+  earlyStopping: boolean;
+}
+
+/** Trains one model on one seed's training part and evaluates it on the test part. */
+export async function evaluateCell(options: CellOptions): Promise<CellResult> {
+  const { store, context, ks } = options;
+  const { seed, split, seenBefore, truth, users } = context;
+  // Protocols that rank only some items (cold-items) exclude every other item for every user.
+  if (split.candidates) context.outsideCandidates ??= outsideCandidates(split.candidates, store.numUsers, store.numItems);
+  const exclude = split.candidates ? context.outsideCandidates : options.excludeSeen === false ? undefined : seenBefore;
+  const name = checkModelName(options.model, 'evaluateCell');
+  throwIfAborted(options.signal, 'evaluation');
+  const model = createModel(name, (options.params ?? {}) as never) as BaseRecommender<object>;
+  const earlyStopping =
+    options.earlyStopping !== false && split.validation && model.rankingEarlyStopping ? { data: split.validation } : undefined;
+  const phase = `seed ${seed}: ${name}`;
+  const fitReport = await model.fit(split.train, {
+    seed,
+    earlyStopping,
+    itemFeatures: model.acceptsItemFeatures ? options.itemFeatures : undefined,
+    numThreads: options.numThreads,
+    signal: options.signal,
+    onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }),
+  });
+  const evalStart = performance.now();
+  // Sequential models read each test user's ordered history: training then validation items, by time.
+  if (model.kind === 'sequential') context.histories ??= userSequences(split.validation ? [split.train, split.validation] : [split.train]);
+  const histories = context.histories;
+  const score =
+    model.kind === 'sequential'
+      ? (block: Int32Array) => model.scoreUsers(block, { history: selectRows(histories!, block) })
+      : (block: Int32Array) => model.scoreUsers(block);
+  let values: Record<string, Float64Array>;
+  let metrics: Record<string, number>;
+  if (options.sampled) {
+    const interacted = concatRows(seenBefore, truth);
+    values = await evaluateSampled(score, { numItems: store.numItems, truth, interacted, users, ks, seed }, { signal: options.signal });
+    metrics = meansOf(values);
+  } else {
+    const outcome = await evaluateRanking(
+      score,
+      { numUsers: store.numUsers, numItems: store.numItems, truth, exclude, ks, users, itemFeatures: context.ildFeatures },
+      { signal: options.signal, onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }) },
+    );
+    values = { ...outcome.perUser, ...longTailMetrics(outcome.lists, outcome.listLength, ks, context.popularity) };
+    metrics = { ...outcome.mean, ...meansOf(values) };
+  }
+  if (isRatingPredictor(model)) Object.assign(metrics, ratingErrors(model.predictRatings.bind(model), split.test));
+  const evalSeconds = (performance.now() - evalStart) / 1000;
+  return {
+    model: name,
+    result: {
+      seed,
+      metrics,
+      trainSeconds: fitReport.seconds,
+      evalSeconds,
+      epochs: fitReport.epochs.length,
+      bestEpoch: fitReport.bestEpoch,
+      stoppedEarly: fitReport.stoppedEarly,
+      ...(fitReport.notes?.length ? { notes: fitReport.notes } : {}),
+    },
+    perUser: { users, values },
+    split: split.protocol,
+    earlyStopping: earlyStopping !== undefined,
+  };
+}
+
+/** What an experiment is, apart from its results (the report's header). */
+export interface ExperimentPlan {
+  models: ModelName[];
+  protocol: ProtocolName;
+  seeds: number[];
+  ks: number[];
+  sampled: boolean;
+  reference: ModelName;
+  params?: Partial<Record<ModelName, object>>;
+  /** Whether the user's training and validation items are left out of the full ranking. */
+  excludeSeen: boolean;
+  /** Where item features for content-aware models came from (ItemFeatureMatrix.source), when not the dataset's metadata. */
+  itemFeaturesSource?: string;
+}
+
+/** Checks and completes an experiment's options: known models and protocol, sorted unique ks, a reference among the models. */
+export function planExperiment(
+  options: Pick<ExperimentOptions, 'models' | 'protocol' | 'seeds' | 'ks' | 'sampled' | 'reference' | 'params' | 'itemFeatures' | 'excludeSeen'>,
+): ExperimentPlan {
   const seeds = options.seeds ?? DEFAULT_SEEDS;
   const ks = [...new Set(options.ks ?? DEFAULT_KS)].sort((a, b) => a - b);
   const models = options.models.map((m) => checkModelName(m, 'runExperiment'));
@@ -162,122 +304,63 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
   if (!models.includes(reference)) {
     throw new SemrecError(`runExperiment: the reference model '${reference}' is not among the models evaluated`, 'ERR_INVALID_ARG_VALUE');
   }
-  const protocol = checkProtocol(options.protocol);
-  const sampled = options.sampled ?? false;
-  const ildFeatures = toItemFeatures(itemMetadataVectors(store));
+  const itemFeaturesSource = options.itemFeatures ? (options.itemFeatures.source ?? 'vectors given by the caller (source not stated)') : undefined;
+  return { models, protocol: checkProtocol(options.protocol), seeds, ks, sampled: options.sampled ?? false, reference, params: options.params, excludeSeen: options.excludeSeen !== false, itemFeaturesSource };
+}
 
-  const perSeed = new Map<ModelName, SeedResult[]>();
-  const perUser = new Map<ModelName, PerUser[]>();
-  let firstSplit: ProtocolDescription | undefined;
-  let usedEarlyStopping = false;
-  for (const seed of seeds) {
-    throwIfAborted(options.signal, 'evaluation');
-    const split = splitByProtocol(store, protocol, seed);
-    firstSplit ??= split.protocol;
-    const train = userItems(split.train);
-    const validation = split.validation ? userItems(split.validation) : undefined;
-    const seenBefore = validation ? concatRows(train, validation) : train;
-    // Protocols that rank only some items (cold-items) exclude every other item for every user.
-    const exclude = split.candidates
-      ? outsideCandidates(split.candidates, store.numUsers, store.numItems)
-      : options.excludeSeen === false
-        ? undefined
-        : seenBefore;
-    const truth = userItems(split.test);
-    // Sequential models read each test user's ordered history: training then validation items, by time.
-    let histories: Csr | undefined;
-    const users = usersWithTruth(truth);
-    const popularity = popularityOf(train, store.numItems);
-    for (const name of models) {
-      throwIfAborted(options.signal, 'evaluation');
-      const model = createModel(name, (options.params?.[name] ?? {}) as never) as BaseRecommender<object>;
-      const earlyStopping =
-        options.earlyStopping !== false && split.validation && model.rankingEarlyStopping ? { data: split.validation } : undefined;
-      usedEarlyStopping ||= earlyStopping !== undefined;
-      const phase = `seed ${seed}: ${name}`;
-      const fitReport = await model.fit(split.train, {
-        seed,
-        earlyStopping,
-        itemFeatures: model.acceptsItemFeatures ? options.itemFeatures : undefined,
-        numThreads: options.numThreads,
-        signal: options.signal,
-        onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }),
-      });
-      const evalStart = performance.now();
-      if (model.kind === 'sequential') histories ??= userSequences(split.validation ? [split.train, split.validation] : [split.train]);
-      const score =
-        model.kind === 'sequential'
-          ? (block: Int32Array) => model.scoreUsers(block, { history: selectRows(histories!, block) })
-          : (block: Int32Array) => model.scoreUsers(block);
-      let values: Record<string, Float64Array>;
-      let metrics: Record<string, number>;
-      if (sampled) {
-        const interacted = concatRows(seenBefore, truth);
-        values = await evaluateSampled(score, { numItems: store.numItems, truth, interacted, users, ks, seed }, { signal: options.signal });
-        metrics = meansOf(values);
-      } else {
-        const outcome = await evaluateRanking(
-          score,
-          { numUsers: store.numUsers, numItems: store.numItems, truth, exclude, ks, users, itemFeatures: ildFeatures },
-          { signal: options.signal, onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }) },
-        );
-        values = { ...outcome.perUser, ...longTailMetrics(outcome.lists, outcome.listLength, ks, popularity) };
-        metrics = { ...outcome.mean, ...meansOf(values) };
-      }
-      if (isRatingPredictor(model)) Object.assign(metrics, ratingErrors(model.predictRatings.bind(model), split.test));
-      const evalSeconds = (performance.now() - evalStart) / 1000;
-      push(perSeed, name, {
-        seed,
-        metrics,
-        trainSeconds: fitReport.seconds,
-        evalSeconds,
-        epochs: fitReport.epochs.length,
-        bestEpoch: fitReport.bestEpoch,
-        stoppedEarly: fitReport.stoppedEarly,
-        ...(fitReport.notes?.length ? { notes: fitReport.notes } : {}),
-      });
-      push(perUser, name, { users, values });
-    }
-  }
-
+/**
+ * The report of an experiment from its cells (every model x seed of the plan, in any order): means,
+ * intervals and paired tests. runExperiment and distributed evaluation (ts/distributed) both end here.
+ */
+export function assembleReport(dataset: ExperimentReport['dataset'], plan: ExperimentPlan, cells: CellResult[]): ExperimentReport {
+  const { models, seeds, ks, sampled, reference } = plan;
+  const find = (name: ModelName, seed: number) => {
+    const cell = cells.find((c) => c.model === name && c.result.seed === seed);
+    if (!cell) throw new SemrecError(`assembleReport: no result for ${name} with seed ${seed}`, 'ERR_INVALID_ARG_VALUE');
+    return cell;
+  };
   const results: Record<string, ModelResult> = {};
+  const perUser = new Map<ModelName, UserValues[]>();
   const featureUsers: string[] = [];
   for (const name of models) {
-    if ((createModel(name, (options.params?.[name] ?? {}) as never) as BaseRecommender<object>).acceptsItemFeatures) featureUsers.push(name);
+    if ((createModel(name, (plan.params?.[name] ?? {}) as never) as BaseRecommender<object>).acceptsItemFeatures) featureUsers.push(name);
+    const own = seeds.map((seed) => find(name, seed));
+    perUser.set(name, own.map((c) => c.perUser));
     results[name] = summarizeModel(
-      createModel(name, (options.params?.[name] ?? {}) as never).params,
-      perSeed.get(name)!,
-      perUser.get(name)!,
+      createModel(name, (plan.params?.[name] ?? {}) as never).params,
+      own.map((c) => c.result),
+      own.map((c) => c.perUser),
     );
-    if (name !== reference) results[name].tests = compare(perUser.get(name)!, perUser.get(reference)!, store.numUsers);
   }
+  for (const name of models) {
+    if (name !== reference) results[name].tests = compare(perUser.get(name)!, perUser.get(reference)!, dataset.numUsers);
+  }
+  const usedEarlyStopping = cells.some((c) => c.earlyStopping);
   const cpus = os.cpus();
   return {
-    dataset: { name: store.name, numUsers: store.numUsers, numItems: store.numItems, numInteractions: store.numInteractions },
+    dataset,
     protocol: {
-      name: protocol,
+      name: plan.protocol,
       seeds,
       ks,
       ranking: sampled ? 'sampled' : 'full',
       excluded: sampled
         ? `each held-out item ranked against ${SAMPLED_NEGATIVES} sampled items the user never interacted with`
-        : protocol === 'cold-items'
+        : plan.protocol === 'cold-items'
           ? 'only the held-out (cold) items ranked; every other item excluded'
-          : options.excludeSeen === false
-            ? 'all items ranked, including those of the user in the training and validation parts (as RecBole ranks for sequential models)'
-          : 'all items ranked; items of the user in the training and validation parts excluded',
+          : plan.excludeSeen
+            ? 'all items ranked; items of the user in the training and validation parts excluded'
+            : 'all items ranked, including those of the user in the training and validation parts (as RecBole ranks for sequential models)',
       earlyStopping: usedEarlyStopping ? { metric: DEFAULT_STOPPING_METRIC, patience: DEFAULT_PATIENCE } : null,
       ci:
         seeds.length > 1
           ? `95% Student-t interval over the ${seeds.length} per-seed means`
           : '95% Student-t interval over users',
-      split: firstSplit!,
+      split: find(models[0], seeds[0]).split,
     },
     reference,
     itemFeatures: {
-      source: options.itemFeatures
-        ? (options.itemFeatures.source ?? 'vectors given by the caller (source not stated)')
-        : "the dataset's metadata (genres, numeric-field bins, text words; ts/models/features.ts)",
+      source: plan.itemFeaturesSource ?? "the dataset's metadata (genres, numeric-field bins, text words; ts/models/features.ts)",
       usedBy: featureUsers,
       ild: "cosine distance over the dataset's metadata features",
     },
@@ -300,6 +383,40 @@ function outsideCandidates(candidates: Int32Array, numUsers: number, numItems: n
   const indices = new Int32Array(numUsers * outside.length);
   for (let u = 0; u < numUsers; u++) indices.set(outside, u * outside.length);
   return { indptr, indices };
+}
+
+export async function runExperiment(options: ExperimentOptions): Promise<ExperimentReport> {
+  const { store } = options;
+  const plan = planExperiment(options);
+  const cells: CellResult[] = [];
+  for (const seed of plan.seeds) {
+    throwIfAborted(options.signal, 'evaluation');
+    const context = prepareSeed(store, plan.protocol, seed);
+    for (const model of plan.models) {
+      cells.push(
+        await evaluateCell({
+          store,
+          context,
+          model,
+          params: options.params?.[model],
+          ks: plan.ks,
+          sampled: plan.sampled,
+          earlyStopping: options.earlyStopping,
+          excludeSeen: plan.excludeSeen,
+          itemFeatures: options.itemFeatures,
+          numThreads: options.numThreads,
+          signal: options.signal,
+          onProgress: options.onProgress,
+        }),
+      );
+    }
+  }
+  return assembleReport(datasetSummary(store), plan, cells);
+}
+
+/** The dataset line of a report. */
+export function datasetSummary(store: InteractionStore): ExperimentReport['dataset'] {
+  return { name: store.name, numUsers: store.numUsers, numItems: store.numItems, numInteractions: store.numInteractions };
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
@@ -334,7 +451,7 @@ function ratingErrors(predict: (u: Int32Array, i: Int32Array) => Float32Array, t
   return { rmse: Math.sqrt(se / keep.length), mae: ae / keep.length };
 }
 
-function summarizeModel(params: object, seeds: SeedResult[], users: PerUser[]): ModelResult {
+function summarizeModel(params: object, seeds: SeedResult[], users: UserValues[]): ModelResult {
   const keys = Object.keys(seeds[0].metrics);
   const metrics: Record<string, number> = {};
   const ci95: Record<string, [number, number]> = {};
@@ -364,7 +481,7 @@ function summarizeModel(params: object, seeds: SeedResult[], users: PerUser[]): 
 }
 
 /** Each user's value averaged over the seeds in which it was evaluated (NaN where never). */
-function userAverages(runs: PerUser[], key: string, numUsers: number): Float64Array {
+function userAverages(runs: UserValues[], key: string, numUsers: number): Float64Array {
   const sum = new Float64Array(numUsers);
   const count = new Float64Array(numUsers);
   for (const run of runs) {
@@ -381,7 +498,7 @@ function userAverages(runs: PerUser[], key: string, numUsers: number): Float64Ar
 }
 
 /** Paired tests per per-user metric, over users, on each user's seed-averaged value. */
-function compare(model: PerUser[], reference: PerUser[], numUsers: number): Record<string, PairedTest> {
+function compare(model: UserValues[], reference: UserValues[], numUsers: number): Record<string, PairedTest> {
   const out: Record<string, PairedTest> = {};
   for (const key of Object.keys(model[0].values)) {
     if (!reference[0].values[key]) continue;

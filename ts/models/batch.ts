@@ -24,6 +24,7 @@ import { checkInteger } from '../kernels/validate';
 import { throwIfAborted, type LongRunningOptions } from '../progress';
 import { writeFileAtomically } from '../util/fs';
 import type { BaseRecommender } from './base';
+import { savedModelDigest } from './persist';
 
 export const RECOMMENDATIONS_FORMAT = 'semrec-recommendations';
 export const RECOMMENDATIONS_VERSION = 1;
@@ -190,7 +191,7 @@ export async function writeAllRecommendations(model: BaseRecommender<object>, ou
       params: model.params,
       fingerprint: provenance.fingerprint,
       semrec: provenance.semrec.version,
-      ...(options.modelDir ? { modelJsonSha256: createHash('sha256').update(await fs.readFile(path.join(options.modelDir, 'model.json'))).digest('hex') } : {}),
+      ...(options.modelDir ? { modelJsonSha256: await savedModelDigest(options.modelDir) } : {}),
     },
     k,
     excludeSeen: options.excludeSeen !== false,
@@ -198,6 +199,22 @@ export async function writeAllRecommendations(model: BaseRecommender<object>, ou
     shardUsers,
     shards: entries,
   };
-  if (entries.length === plan.length) await writeFileAtomically(path.join(out, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  if (entries.length === plan.length) await writeManifest(out, manifest);
   return manifest;
+}
+
+/** A shard's temporary file (writeShard): `part-00001.jsonl.tmp-<pid>-<random>`. */
+const SHARD_TEMPORARY = /^part-\d+\.jsonl\.tmp-/;
+
+/**
+ * Writes the manifest that completes an output: last, atomically. writeAllRecommendations calls it when
+ * it wrote every shard; a distributed batch, once every worker's shards are written and verified. First
+ * it removes temporary shard files that writers killed before their rename left behind (SIGKILL, a lost
+ * machine, an earlier interrupted run), so a complete output holds exactly its manifest and its shards.
+ */
+export async function writeManifest(out: string, manifest: RecommendationsManifest): Promise<void> {
+  for (const name of await fs.readdir(out)) {
+    if (SHARD_TEMPORARY.test(name)) await fs.rm(path.join(out, name), { force: true });
+  }
+  await writeFileAtomically(path.join(out, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
 }

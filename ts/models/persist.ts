@@ -448,3 +448,19 @@ export async function readModel(dir: string): Promise<SavedModel> {
     };
   }
 }
+
+/**
+ * Identity of a saved model: the SHA-256 of its manifest. The manifest records the SHA-256 of the
+ * weights and readModel verifies them against it, so this digest covers the whole model without
+ * hashing the weights a second time (what a batch records at submission and each worker checks).
+ */
+export async function savedModelDigest(dir: string): Promise<string> {
+  const target = path.resolve(dir);
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(path.join(target, MANIFEST));
+  } catch (cause) {
+    throw new SemrecError(`no saved model in ${target} (${MANIFEST} is missing)`, 'ERR_MODEL_NOT_FOUND', { cause });
+  }
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -42,6 +42,11 @@ function textKey(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest().subarray(0, KEY_BYTES).toString('hex');
 }
 
+/** The cache file of one encoder under a cache directory (one file per Encoder.id). */
+export function embeddingCacheFile(cacheDir: string, encoderId: string): string {
+  return path.join(cacheDir, 'embeddings', `${createHash('sha256').update(encoderId).digest('hex').slice(0, 24)}.semc`);
+}
+
 export class EmbeddingCache {
   private readonly index = new Map<string, number>();
   private vectors: Float32Array;
