@@ -13,6 +13,7 @@ import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
 import { registerRecommend } from './commands/recommend';
+import { registerServe } from './commands/serve';
 import { registerTrain } from './commands/train';
 import { registerTune } from './commands/tune';
 import { formatVersion } from '../version';
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerEmbed(program);
   registerTrain(program);
   registerRecommend(program);
+  registerServe(program);
   registerTune(program);
   return program;
 }
