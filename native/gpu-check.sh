@@ -2,7 +2,9 @@
 # Proves the CUDA kernels on a machine with an NVIDIA GPU and the CUDA toolkit; Node is not needed.
 # Builds the Node-free programs from the same sources as the addon, runs every CUDA op against its CPU
 # twin (native/tests), runs compute-sanitizer (memcheck, racecheck) over them, and writes the GPU
-# benchmark as JSON. Usage (from the repository root):  native/gpu-check.sh <out-dir>
+# benchmark as JSON: the ranking ops (topK, scoreTopK, rankingMetrics) and the sequential recommenders'
+# transformer (gradient with dropout, Adam epoch with clipping, encode; sasrecEpoch / bert4recEpoch timings on
+# MovieLens-100K-shaped workloads). Usage (from the repository root):  native/gpu-check.sh <out-dir>
 # Then copy <out-dir>/gpu-bench.json to bench/results/<gpu>-<date>.json and quote it in README.
 set -euo pipefail
 out="${1:-build-gpu/out}"
@@ -18,6 +20,7 @@ cmake --build "$build" --parallel
 
 status=0
 "./$build/semrec_native_tests" 2>&1 | tee "$out/native-tests.txt" || status=1
+grep -c '^ok   cuda transformer' "$out/native-tests.txt" | sed 's/^/CUDA transformer parity cases passed: /'
 if command -v compute-sanitizer >/dev/null; then
   for tool in memcheck racecheck; do
     compute-sanitizer --tool "$tool" --error-exitcode 3 "./$build/semrec_native_tests" >"$out/sanitizer-$tool.txt" 2>&1 \

@@ -127,6 +127,8 @@ export type { RatingPredictor } from './models/mf';
 export { MODEL_FORMAT, MODEL_FORMAT_VERSION } from './models/persist';
 export { DEFAULT_SHARD_USERS, MANIFEST_FILE, planShards, shardFile, writeAllRecommendations } from './models/batch';
 export type { AllUsersOptions, RecommendationsManifest, ShardEntry } from './models/batch';
+// Sequential models (sasrec, bert4rec): each user's ordered history (the transformer's raw ops are in semrec/internals).
+export { SequentialRecommender, userSequences } from './models/sequential';
 
 // Retrieval: the faiss vector index (exact by default; IVF and HNSW for large catalogs).
 export { VectorIndex, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_HNSW_M, DEFAULT_NPROBE, defaultIvfLists } from './retrieval/index';

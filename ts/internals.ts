@@ -29,3 +29,6 @@ export { modelRegistry } from './models/registry';
 export { ratioCounts } from './data/splits';
 // Faiss parameters faiss-node does not expose, edited in faiss's serialisation.
 export { readHnswParams, readIvfParams, withHnswParams, withIvfParams } from './retrieval/faiss-params';
+// The native transformer behind sasrec and bert4rec (layouts and raw epoch / gradient / encode ops).
+export { transformerLayout, transformerOps } from './models/transformer';
+export type { Segments, TransformerConfig as SequentialTransformerConfig, TransformerLayout } from './models/transformer';

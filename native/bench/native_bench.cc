@@ -18,6 +18,7 @@
 #include "semrec/parallel.h"
 #include "semrec/score.h"
 #include "semrec/topk.h"
+#include "transformer_bench.h"
 
 using namespace semrec;
 
@@ -137,6 +138,13 @@ int main(int argc, char** argv) {
       emit("scoreTopK", "cuda", scoreSize.users, scoreSize.items, dim, 10,
            timeIt(runs, [&] { scoreTopKCuda(e, {}, 10, cols.data(), top.data(), config); }), 0, flops);
   }
+
+  // k carries the token count of the epoch; flops are estimated (transformer_bench.h epochFlops).
+  transformer_bench::run(
+      quick, gpu, runs, config,
+      [&](const std::string& op, const char* device, int64_t rows, int64_t cols, int64_t dim, int64_t k, double ms,
+          double flops) { emit(op, device, rows, cols, dim, k, Timing{ms, ms, std::max(1, runs / 3)}, 0, flops); },
+      [&](int n, const std::function<void()>& body) { return timeIt(n, body).median; });
 
   std::printf("{\"tool\":\"semrec_native_bench\",\"threads\":%d,\"cudaCompiled\":%s,\"cudaAvailable\":%s,\"gpu\":\"%s\","
               "\"cudaRuntimeVersion\":%d,\"cudaDriverVersion\":%d,\"cases\":[",

@@ -35,6 +35,7 @@ Napi::Object initModule(Napi::Env env, Napi::Object exports) {
   registerOps(env, exports);
   registerTrainOps(env, exports);
   registerLogisticOps(env, exports);
+  registerSequentialOps(env, exports);
   return exports;
 }
 

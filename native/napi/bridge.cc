@@ -110,6 +110,25 @@ std::vector<int64_t> Args::integerList(const char* name, int64_t min, int64_t ma
   return out;
 }
 
+double Args::real(const char* name, double min, double max) const {
+  const Napi::Value v = field(obj_, name);
+  if (v.IsUndefined() || v.IsNull()) fail(ErrorCode::InvalidArgType, this->name(name) + " is required (a number)");
+  if (!v.IsNumber()) fail(ErrorCode::InvalidArgType, this->name(name) + " must be a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (std::isnan(d)) fail(ErrorCode::NanInput, this->name(name) + " is NaN");
+  if (!(d >= min && d <= max))
+    fail(ErrorCode::OutOfRange, this->name(name) + " must be in [" + std::to_string(min) + ", " + std::to_string(max) +
+                                    "], got " + std::to_string(d));
+  return d;
+}
+
+bool Args::boolean(const char* name, bool fallback) const {
+  const Napi::Value v = field(obj_, name);
+  if (v.IsUndefined() || v.IsNull()) return fallback;
+  if (!v.IsBoolean()) fail(ErrorCode::InvalidArgType, this->name(name) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
 Device Args::device() const {
   const Napi::Value v = field(obj_, "device");
   if (v.IsUndefined() || v.IsNull()) return Device::Auto;

@@ -53,6 +53,10 @@ class Args {
   ArrayView<const float> float32(const char* field, bool required) const;
   ArrayView<const int32_t> int32(const char* field, bool required) const;
   int64_t integer(const char* field, int64_t min, int64_t max) const;
+  // A finite number in [min, max] (required).
+  double real(const char* field, double min, double max) const;
+  // A boolean, or `fallback` when absent.
+  bool boolean(const char* field, bool fallback) const;
   std::vector<int64_t> integerList(const char* field, int64_t min, int64_t max) const;
   Device device() const;
   // { indptr: Int32Array(rows + 1), indices: Int32Array } or absent (when !required).

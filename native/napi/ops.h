@@ -10,5 +10,7 @@ void registerOps(Napi::Env env, Napi::Object exports);
 void registerTrainOps(Napi::Env env, Napi::Object exports);
 // logistic_ops.cc: the sentiment head's logistic-regression fit.
 void registerLogisticOps(Napi::Env env, Napi::Object exports);
+// sequential_ops.cc: the sequential recommenders' transformer (SASRec, BERT4Rec).
+void registerSequentialOps(Napi::Env env, Napi::Object exports);
 
 }  // namespace semrec::napi

@@ -15,6 +15,7 @@
 #include "semrec/ranking.h"
 #include "semrec/score.h"
 #include "semrec/topk.h"
+#include "transformer_cases.h"
 
 using namespace semrec;
 using fixtures::Csr;
@@ -370,6 +371,8 @@ int main() {
           expectClose(cpu.perUser[slot][u], gpu.perUser[slot][u], 0.0, name + " " + layout.perUserKeys()[slot]);
     });
   }
+
+  transformer_cases::addCases(runCase);
 
   std::printf("\n%d passed, %d failed, %d skipped\n", passed, failed, skipped);
   return failed == 0 ? 0 : 1;

@@ -194,7 +194,7 @@ describe('data: split properties on random stores', () => {
     assert.ok(picks.size > 1);
   });
 
-  it('time-based splits refuse stores without timestamps', () => {
+  it('time-based splits refuse stores without timestamps; leave-one-out keeps their file order', () => {
     const store = new InteractionStore({
       name: 'untimed',
       userIds: DenseIdMap.from(['u']),
@@ -204,7 +204,20 @@ describe('data: split properties on random stores', () => {
       rating: Float32Array.of(1, 2),
       timestamp: Float64Array.of(NaN, NaN),
     });
-    assert.throws(() => leaveOneOut(store), (e) => isSemrecError(e, 'ERR_INVALID_ARG_VALUE') && /no timestamp/.test(e.message));
+    // Without any timestamps (the MyAnimeList dumps) leave-one-out holds out the last interaction in file order.
+    const loo = leaveOneOut(store, { validation: false });
+    assert.deepEqual(Array.from(loo.test.itemIdx), [1]);
+    assert.equal(loo.protocol.parameters.order, 'file');
+    const partly = new InteractionStore({
+      name: 'partly',
+      userIds: DenseIdMap.from(['u']),
+      itemIds: DenseIdMap.from(['a', 'b']),
+      userIdx: Int32Array.of(0, 0),
+      itemIdx: Int32Array.of(0, 1),
+      rating: Float32Array.of(1, 2),
+      timestamp: Float64Array.of(1, NaN),
+    });
+    assert.throws(() => leaveOneOut(partly), (e) => isSemrecError(e, 'ERR_INVALID_ARG_VALUE') && /no timestamp/.test(e.message));
     assert.throws(() => temporalSplit(store), (e) => isSemrecError(e, 'ERR_INVALID_ARG_VALUE'));
     assert.equal(ratioSplit(store, { ratios: [0.5, 0.5] }).test.numInteractions, 1);
   });

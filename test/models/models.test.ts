@@ -27,6 +27,8 @@ const ONE_EPOCH: Partial<Record<ModelName, object>> = {
   lightgcn: { epochs: 1, dim: 8, batchSize: 64 },
   vbpr: { epochs: 1, dim: 4, contentDim: 4 },
   lightfm: { epochs: 1, dim: 8 },
+  sasrec: { epochs: 1, hidden: 8, inner: 16, maxLength: 10, batchSize: 64 },
+  bert4rec: { epochs: 1, hidden: 8, inner: 16, maxLength: 10, batchSize: 64 },
 };
 
 /** Settings that train to convergence on the planted fixture within a second or two. */
@@ -37,6 +39,9 @@ const TRAINED: Partial<Record<ModelName, object>> = {
   lightgcn: { epochs: 40, dim: 16, batchSize: 256, lr: 0.01 },
   vbpr: { epochs: 40, dim: 16, contentDim: 8 },
   lightfm: { epochs: 20, dim: 16 },
+  // The planted fixture has no sequential order: the transformers learn the user's taste from the history.
+  sasrec: { epochs: 30, hidden: 16, inner: 32, layers: 1, maxLength: 20, batchSize: 256, lr: 0.005, hiddenDropout: 0.1, attnDropout: 0.1 },
+  bert4rec: { epochs: 30, hidden: 32, inner: 64, layers: 1, maxLength: 20, batchSize: 64, lr: 0.01, hiddenDropout: 0.1, attnDropout: 0.1 },
 };
 
 /** Random (user, item) pairs rated 1..5 by planted biases and tastes plus noise; the last 20% held out. */

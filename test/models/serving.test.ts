@@ -32,6 +32,8 @@ const QUICK: Partial<Record<ModelName, object>> = {
   vbpr: { epochs: 5, dim: 4, contentDim: 4 },
   lightfm: { epochs: 5, dim: 8 },
   itemknn: { neighbors: 20 },
+  sasrec: { epochs: 3, hidden: 16, inner: 32, layers: 1, maxLength: 20, batchSize: 256 },
+  bert4rec: { epochs: 3, hidden: 16, inner: 32, layers: 1, maxLength: 20, batchSize: 64 },
 };
 
 /** Settings that learn the planted fixture well (as in models.test.ts). */
@@ -42,6 +44,8 @@ const TRAINED: Partial<Record<ModelName, object>> = {
   lightgcn: { epochs: 40, dim: 16, batchSize: 256, lr: 0.01 },
   vbpr: { epochs: 40, dim: 16, contentDim: 8 },
   lightfm: { epochs: 20, dim: 16 },
+  sasrec: { epochs: 40, hidden: 16, inner: 32, layers: 1, maxLength: 30, batchSize: 128, lr: 0.01 },
+  bert4rec: { epochs: 40, hidden: 32, inner: 64, layers: 1, maxLength: 30, batchSize: 64, lr: 0.005 },
 };
 
 function expectCode(code: string, pattern?: RegExp) {
@@ -103,6 +107,10 @@ function referenceItemVectors(name: ModelName, saved: SavedModel, params: Record
       const [g, m] = [params.gmfDim as number, params.mlpDim as number];
       return items.map((i) => [...rowOf(a.params.subarray(L.gmfItem), i, g), ...rowOf(a.params.subarray(L.mlpItem), i, m)]);
     }
+    case 'sasrec':
+    case 'bert4rec':
+      // The item-token embeddings lead the flat transformer parameters (transformerLayout: tokenEmb at 0).
+      return items.map((i) => rowOf(a.weights, i, params.hidden as number));
     default:
       throw new Error(`no vector reference for ${name}`);
   }
@@ -202,8 +210,14 @@ for (const name of MODEL_NAMES) {
     it('refuses options it cannot honour, naming them', async () => {
       const model = await trained(name);
       const history = { indptr: Int32Array.of(0, 1), indices: Int32Array.of(2) };
-      await assert.rejects(model.recommend([0], 3, { history }), expectCode('ERR_INVALID_ARG_VALUE', /'history'.*recommendForHistory/));
-      await assert.rejects(model.scoreUsers(Int32Array.of(0), { history }), expectCode('ERR_INVALID_ARG_VALUE', /'history'/));
+      if (model.kind === 'sequential') {
+        // Sequential models read the order of a history, so scoring with a caller-given one is honoured.
+        const given = await model.recommend([0], 3, { history, excludeSeen: false });
+        assert.deepEqual(given.indices, (await model.recommendForHistory([{ itemIdx: 2 }], 3, { excludeSeen: false })).indices);
+      } else {
+        await assert.rejects(model.recommend([0], 3, { history }), expectCode('ERR_INVALID_ARG_VALUE', /'history'.*recommendForHistory/));
+        await assert.rejects(model.scoreUsers(Int32Array.of(0), { history }), expectCode('ERR_INVALID_ARG_VALUE', /'history'/));
+      }
       await assert.rejects(model.recommendForHistory(eventsOf(0), 3, { candidates: [1] } as never), expectCode('ERR_INVALID_ARG_VALUE', /'candidates'/));
       await assert.rejects(model.recommendForHistory([{ itemIdx: 1, rating: 4, weight: 2 } as never], 3), expectCode('ERR_INVALID_ARG_VALUE', /'weight'/));
       await assert.rejects(model.recommendForHistory([{ itemIdx: 1, rating: 4, sentiment: 2 }], 3), expectCode('ERR_OUT_OF_RANGE', /sentiment/));

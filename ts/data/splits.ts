@@ -59,7 +59,9 @@ export interface LeaveOneOutOptions {
 export function leaveOneOut(store: InteractionStore, options: LeaveOneOutOptions = {}): Split {
   const withValidation = options.validation ?? true;
   const seed = checkSeed(options.seed);
-  requireTimestamps(store, 'leaveOneOut');
+  // Without any timestamps (the MyAnimeList dumps) each user's order is the file's; partly missing times are an error.
+  const fileOrder = countMissingTimestamps(store) === store.numInteractions;
+  if (!fileOrder) requireTimestamps(store, 'leaveOneOut');
   const part = new Uint8Array(store.numInteractions); // TRAIN by default
   const { indptr, interactions } = store.byUser();
   const base = new Random(seed);
@@ -73,11 +75,13 @@ export function leaveOneOut(store: InteractionStore, options: LeaveOneOutOptions
   return assemble(store, part, withValidation, {
     name: 'leave-one-out',
     seed,
-    parameters: { validation: withValidation },
+    parameters: { validation: withValidation, order: fileOrder ? 'file' : 'time' },
     describe: (c) =>
-      `Leave-one-out by time (seed ${seed}): for each user the latest interaction is the test item` +
+      (fileOrder
+        ? `Leave-one-out in file order (seed ${seed}): '${store.name}' has no timestamps, so each user's interactions keep the order of the dataset's files; the last is the test item`
+        : `Leave-one-out by time (seed ${seed}): for each user the latest interaction is the test item`) +
       (withValidation ? ' and the one before it the validation item' : '') +
-      `; interactions with the same timestamp are ordered at random with the seed. A user keeps at least one training interaction` +
+      (fileOrder ? '. A user keeps at least one training interaction' : `; interactions with the same timestamp are ordered at random with the seed. A user keeps at least one training interaction`) +
       (withValidation ? ' (2 interactions: no validation item; 1: none held out)' : ' (1 interaction: none held out)') +
       `. ${c}`,
   });
@@ -294,9 +298,14 @@ function checkRatios(ratios: readonly number[] | undefined, fn: string): number[
   return ratios.map((r) => r / sum);
 }
 
-function requireTimestamps(store: InteractionStore, fn: string): void {
+function countMissingTimestamps(store: InteractionStore): number {
   let missing = 0;
   for (let k = 0; k < store.numInteractions; k++) if (Number.isNaN(store.timestamp[k])) missing++;
+  return missing;
+}
+
+function requireTimestamps(store: InteractionStore, fn: string): void {
+  const missing = countMissingTimestamps(store);
   if (missing > 0) {
     throw new SemrecError(
       `${fn} orders interactions by time, but ${missing} of ${store.numInteractions} interactions in '${store.name}' have no timestamp; use ratioSplit`,

@@ -10,17 +10,18 @@ import os from 'node:os';
 import { leaveOneOut, ratioSplit, temporalSplit, type ProtocolDescription, type Split } from '../data/splits';
 import type { InteractionStore } from '../data/store';
 import { SemrecError } from '../errors';
-import type { ItemFeatures } from '../kernels/types';
+import type { Csr, ItemFeatures } from '../kernels/types';
 import type { BaseRecommender } from '../models/base';
 import { DEFAULT_PATIENCE, DEFAULT_STOPPING_METRIC } from '../models/base';
 import type { ItemFeatureMatrix } from '../models/contract';
 import { userItems } from '../models/data';
 import { itemMetadataVectors } from '../models/features';
 import { isRatingPredictor } from '../models/mf';
+import { userSequences } from '../models/sequential';
 import { checkModelName, createModel, type ModelName } from '../models/registry';
 import { throwIfAborted, type LongRunningOptions } from '../progress';
 import { semrecVersion, type SemrecVersion } from '../version';
-import { concatRows } from '../util/csr';
+import { concatRows, selectRows } from '../util/csr';
 import { longTailMetrics, popularityOf } from './beyond';
 import { evaluateRanking, usersWithTruth } from './ranking';
 import { evaluateSampled, SAMPLED_NEGATIVES } from './sampled';
@@ -74,6 +75,11 @@ export interface ExperimentOptions extends LongRunningOptions {
   /** Item content vectors for vbpr (default: the dataset's metadata features). */
   itemFeatures?: ItemFeatureMatrix;
   numThreads?: number;
+  /**
+   * Leave the user's training and validation items out of the full ranking (default true). false ranks every
+   * item, as RecBole's full ranking does for its sequential models.
+   */
+  excludeSeen?: boolean;
 }
 
 export interface SeedResult {
@@ -161,8 +167,11 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
     firstSplit ??= split.protocol;
     const train = userItems(split.train);
     const validation = split.validation ? userItems(split.validation) : undefined;
-    const exclude = validation ? concatRows(train, validation) : train;
+    const seenBefore = validation ? concatRows(train, validation) : train;
+    const exclude = options.excludeSeen === false ? undefined : seenBefore;
     const truth = userItems(split.test);
+    // Sequential models read each test user's ordered history: training then validation items, by time.
+    let histories: Csr | undefined;
     const users = usersWithTruth(truth);
     const popularity = popularityOf(train, store.numItems);
     for (const name of models) {
@@ -181,11 +190,15 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
         onProgress: (e) => options.onProgress?.({ ...e, phase: `${phase}: ${e.phase}` }),
       });
       const evalStart = performance.now();
-      const score = (block: Int32Array) => model.scoreUsers(block);
+      if (model.kind === 'sequential') histories ??= userSequences(split.validation ? [split.train, split.validation] : [split.train]);
+      const score =
+        model.kind === 'sequential'
+          ? (block: Int32Array) => model.scoreUsers(block, { history: selectRows(histories!, block) })
+          : (block: Int32Array) => model.scoreUsers(block);
       let values: Record<string, Float64Array>;
       let metrics: Record<string, number>;
       if (sampled) {
-        const interacted = concatRows(exclude, truth);
+        const interacted = concatRows(seenBefore, truth);
         values = await evaluateSampled(score, { numItems: store.numItems, truth, interacted, users, ks, seed }, { signal: options.signal });
         metrics = meansOf(values);
       } else {
@@ -233,7 +246,9 @@ export async function runExperiment(options: ExperimentOptions): Promise<Experim
       ranking: sampled ? 'sampled' : 'full',
       excluded: sampled
         ? `each held-out item ranked against ${SAMPLED_NEGATIVES} sampled items the user never interacted with`
-        : 'all items ranked; items of the user in the training and validation parts excluded',
+        : options.excludeSeen === false
+          ? 'all items ranked, including those of the user in the training and validation parts (as RecBole ranks for sequential models)'
+          : 'all items ranked; items of the user in the training and validation parts excluded',
       earlyStopping: usedEarlyStopping ? { metric: DEFAULT_STOPPING_METRIC, patience: DEFAULT_PATIENCE } : null,
       ci:
         seeds.length > 1

@@ -6,6 +6,7 @@
 import { SemrecError } from '../errors';
 import type { BaseRecommender } from './base';
 import type { TrainingData } from './data';
+import { Bert4RecModel, bert4RecParams } from './bert4rec';
 import { BprModel, bprParams } from './bpr';
 import { ItemKnnModel, itemKnnParams } from './itemknn';
 import { LightFmModel, lightFmParams } from './lightfm';
@@ -15,6 +16,7 @@ import { NeuMfModel, neuMfParams } from './neumf';
 import { parseParams, type z } from './params';
 import { readModel } from './persist';
 import { PopModel, popParams } from './pop';
+import { SasRecModel, sasRecParams } from './sasrec';
 import { VbprModel, vbprParams } from './vbpr';
 
 interface RegistryEntry<S extends z.ZodType, M> {
@@ -36,6 +38,8 @@ export const modelRegistry = {
   lightgcn: entry({ schema: lightGcnParams, create: (p) => new LightGcnModel(p), description: 'LightGCN, 3-layer graph propagation, BPR, Adam' }),
   vbpr: entry({ schema: vbprParams, create: (p) => new VbprModel(p), description: 'VBPR with item content vectors, BPR SGD' }),
   lightfm: entry({ schema: lightFmParams, create: (p) => new LightFmModel(p), description: 'LightFM hybrid factorisation, WARP/BPR, Adagrad' }),
+  sasrec: entry({ schema: sasRecParams, create: (p) => new SasRecModel(p), description: 'SASRec: causal self-attention, next-item CE (sequential)' }),
+  bert4rec: entry({ schema: bert4RecParams, create: (p) => new Bert4RecModel(p), description: 'BERT4Rec: bidirectional, masked-item CE (sequential)' }),
 } as const;
 
 export type ModelName = keyof typeof modelRegistry;

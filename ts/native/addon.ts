@@ -122,6 +122,13 @@ export interface RawAddon {
   // native/napi/logistic_ops.cc
   logisticFitSync(args: object): RawLogisticFitResult;
   logisticFit(args: object): Promise<RawLogisticFitResult>;
+  // native/napi/sequential_ops.cc: the sequential recommenders' transformer; typed in ts/models/transformer.ts.
+  transformerEpoch(args: object): Promise<RawLoss & { step: number; device: 'cpu' | 'cuda' }>;
+  transformerEpochSync(args: object): RawLoss & { step: number; device: 'cpu' | 'cuda' };
+  transformerGradient(args: object): Promise<RawLoss & { grad: Float32Array; device: 'cpu' | 'cuda' }>;
+  transformerGradientSync(args: object): RawLoss & { grad: Float32Array; device: 'cpu' | 'cuda' };
+  transformerEncode(args: object): Promise<{ encoded: Float32Array; device: 'cpu' | 'cuda' }>;
+  transformerEncodeSync(args: object): { encoded: Float32Array; device: 'cpu' | 'cuda' };
 }
 
 export interface RawLoss {

@@ -29,6 +29,7 @@ interface EvalOptions {
   sampled?: boolean;
   reference?: string;
   earlyStopping: boolean;
+  keepSeen?: boolean;
   threads?: string;
   json?: boolean;
   out?: string;
@@ -52,6 +53,7 @@ function canonicalCommand(o: EvalOptions): string {
   if (o.sampled) parts.push('--sampled');
   if (o.reference) parts.push(`--reference ${o.reference}`);
   if (!o.earlyStopping) parts.push('--no-early-stopping');
+  if (o.keepSeen) parts.push('--keep-seen');
   if (o.threads) parts.push(`--threads ${o.threads}`);
   if (o.itemFeatures) parts.push(`--item-features ${o.itemFeatures}`);
   return parts.join(' ');
@@ -86,6 +88,7 @@ export async function runEval(options: EvalOptions): Promise<void> {
       sampled: options.sampled,
       reference: options.reference !== undefined ? checkModelName(options.reference, '--reference') : undefined,
       earlyStopping: options.earlyStopping,
+      excludeSeen: !options.keepSeen,
       itemFeatures,
       numThreads,
       signal,
@@ -116,6 +119,7 @@ export function registerEval(program: Command): void {
     .option('--reference <model>', 'model the paired tests compare against (default: pop, else the first model)')
     .option('--no-early-stopping', 'train the full epochs even when the protocol has a validation part')
     .option('--threads <n>', 'CPU threads for training (1: bit-reproducible)')
+    .option('--keep-seen', "rank the user's training and validation items too (RecBole's full ranking of sequential models)")
     .option('--item-features <file>', "item content vectors for vbpr: a 'semrec embed' file (default: the dataset's metadata features)")
     .option('--json', 'print the report as one JSON object on stdout')
     .option('--out <file>', 'also write the report to this file (markdown; JSON when it ends in .json)')
