@@ -232,6 +232,8 @@ export class SemrecService {
 
   private configureMetrics(): void {
     this.app.addHook('onSend', async (request, reply, payload) => {
+      // While shutting down, answers close their connection: a keep-alive client would otherwise hold it open.
+      if (this.closing) void reply.header('connection', 'close');
       if (reply.statusCode >= 400 && typeof payload === 'string') {
         let code = 'unknown';
         try {
@@ -423,6 +425,8 @@ export class SemrecService {
     const previous = this.serving();
     const run = (async () => {
       try {
+        // A save that replaced the whole model directory took the feedback directory with it: write it anew.
+        if (await this.feedback!.ensureLocation()) this.app.log.warn({ dir: this.feedbackDir }, 'the feedback directory was replaced; every acknowledged event was written to it again');
         const next = await this.prepare();
         // Events acknowledged while it loaded: apply them before the swap, which happens in this same turn.
         await next.catchUp();

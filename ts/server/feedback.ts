@@ -231,7 +231,45 @@ export class FeedbackLog {
     if (event.eventId !== undefined) this.byEventId.set(event.eventId, event);
   }
 
+  /** The directory's identity when the log opened it (a directory replaced by a rename has another). */
+  private dirId = '';
+
+  private async currentDirId(): Promise<string | undefined> {
+    try {
+      const st = await fs.stat(this.dir);
+      return `${st.dev}:${st.ino}`;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Makes sure the log still lives in its directory. A model saved again by replacing its whole directory
+   * (a rename) takes the old feedback directory with it, and later appends would go to a removed file; if
+   * that happened, every acknowledged event (all are in memory) is written into a fresh snapshot in the
+   * new directory before appends go on there. Returns whether it had to.
+   */
+  async ensureLocation(): Promise<boolean> {
+    if ((await this.currentDirId()) === this.dirId) return false;
+    let release!: () => void;
+    while (this.rotating) await this.rotating;
+    this.rotating = new Promise<void>((resolve) => (release = resolve));
+    try {
+      await this.appender.close();
+      await fs.mkdir(this.dir, { recursive: true });
+      this.dirId = (await this.currentDirId())!;
+      this.snapshotSeq = 0;
+      await this.startSegment(this.assignedSeq + 1);
+      await this.writeSnapshot(this.takenSeq);
+    } finally {
+      this.rotating = undefined;
+      release();
+    }
+    return true;
+  }
+
   private async startSegment(firstSeq: number): Promise<void> {
+    if (!this.dirId) this.dirId = (await this.currentDirId()) ?? '';
     this.appender = await JsonLinesAppender.open(path.join(this.dir, segmentName(firstSeq)));
     this.appender.onSync = (seconds, records) => this.onSync?.(seconds, records);
     this.segmentFirstSeq = firstSeq;
@@ -328,6 +366,8 @@ export class FeedbackLog {
         () => {
           this.compacting = undefined;
           this.onCompaction?.({ seconds: (performance.now() - started) / 1000, lastSeq: this.snapshotSeq });
+          // Events that arrived meanwhile may already call for the next one.
+          if (!this.closed && this.sinceSnapshot >= this.compactEvery) void this.compact().catch(() => undefined);
         },
         (error: Error) => {
           this.compacting = undefined;
@@ -341,9 +381,11 @@ export class FeedbackLog {
 
   private async compactOnce(): Promise<void> {
     if (this.appender.error) throw this.appender.error;
+    if (await this.ensureLocation()) return;
     if (this.assignedSeq >= this.segmentFirstSeq) {
-      // Switch appends to a new segment. record() waits while it opens, so no number is handed out
-      // meanwhile: every event up to `first - 1` is in the old segments, every later one in the new.
+      // Switch appends to a new segment. record() waits while it opens and while the old one drains, so
+      // no number is handed out meanwhile (every event up to `first - 1` is in the old segments, every
+      // later one in the new) and events are acknowledged in order across the switch.
       let release!: () => void;
       this.rotating = new Promise<void>((resolve) => (release = resolve));
       const previous = this.appender;
@@ -353,34 +395,37 @@ export class FeedbackLog {
         next.onSync = previous.onSync;
         this.appender = next;
         this.segmentFirstSeq = first;
+        await previous.close();
       } finally {
         this.rotating = undefined;
         release();
       }
-      await previous.close();
       if (previous.error) throw previous.error;
     }
     const upTo = this.segmentFirstSeq - 1;
-    if (upTo > this.snapshotSeq) {
-      const covered = this.eventsAfter(0).filter((e) => e.seq <= upTo);
-      const body = covered.map((e) => `${JSON.stringify(eventRecord(e))}\n`).join('');
-      const header: SnapshotHeader = {
-        format: FEEDBACK_FORMAT,
-        version: FEEDBACK_VERSION,
-        lastSeq: upTo,
-        events: covered.length,
-        sha256: createHash('sha256').update(body).digest('hex'),
-        createdAt: new Date().toISOString(),
-      };
-      await writeFileAtomically(path.join(this.dir, SNAPSHOT_FILE), `${JSON.stringify(header)}\n${body}`);
-      await syncDir(this.dir);
-      this.snapshotSeq = upTo;
-    }
+    if (upTo > this.snapshotSeq) await this.writeSnapshot(upTo);
     const current = segmentName(this.segmentFirstSeq);
     for (const name of await this.segmentNames()) {
       if (name !== current) await fs.rm(path.join(this.dir, name), { force: true });
     }
     await syncDir(this.dir);
+  }
+
+  /** Writes the acknowledged events up to `upTo` (all of them are: the segment holding them has drained) as the snapshot. */
+  private async writeSnapshot(upTo: number): Promise<void> {
+    const covered = this.eventsAfter(0).filter((e) => e.seq <= upTo);
+    const body = covered.map((e) => `${JSON.stringify(eventRecord(e))}\n`).join('');
+    const header: SnapshotHeader = {
+      format: FEEDBACK_FORMAT,
+      version: FEEDBACK_VERSION,
+      lastSeq: upTo,
+      events: covered.length,
+      sha256: createHash('sha256').update(body).digest('hex'),
+      createdAt: new Date().toISOString(),
+    };
+    await writeFileAtomically(path.join(this.dir, SNAPSHOT_FILE), `${JSON.stringify(header)}\n${body}`);
+    await syncDir(this.dir);
+    this.snapshotSeq = upTo;
   }
 
   /** Waits for every append in flight. */

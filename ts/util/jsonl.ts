@@ -94,7 +94,6 @@ export class JsonLinesAppender {
       throw new SemrecError(`cannot open the log ${file} for appending: ${(cause as Error).message}`, 'ERR_WRITE', { cause });
     }
     try {
-      await handle.sync();
       await syncDir(path.dirname(file));
     } catch (cause) {
       await handle.close();
