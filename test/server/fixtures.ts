@@ -70,11 +70,13 @@ export interface ServerProcess {
 }
 
 /**
- * `semrec serve` as a child process (from the TypeScript sources, like spawnCli); resolves once it
- * printed its ready line. `env` adds environment variables (the API key).
+ * `semrec serve` as a child process, from the TypeScript sources (like spawnCli), or from the compiled
+ * dist/ when `fromDist` (benchmarks: what a user runs); resolves once it printed its ready line. `env`
+ * adds environment variables (the API key).
  */
-export function spawnServer(args: string[], env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'ts', 'cli', 'main.ts'), 'serve', '--port', '0', ...args], {
+export function spawnServer(args: string[], env: Record<string, string> = {}, fromDist = false): Promise<ServerProcess> {
+  const entry = fromDist ? [path.join(ROOT, 'dist', 'cli', 'main.js')] : ['--require', require.resolve('tsx/cjs'), path.join(ROOT, 'ts', 'cli', 'main.ts')];
+  const child = spawn(process.execPath, [...entry, 'serve', '--port', '0', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
