@@ -117,6 +117,8 @@ async function fire(url: string, users: number, rate: number, seconds: number, r
   });
   return {
     targetRate: rate,
+    /** The machine's 1-minute load average after the run (2 cores: above 2, other work competes for them). */
+    loadAverage1m: Number(os.loadavg()[0].toFixed(2)),
     seconds,
     requests: result.requests.total,
     throughput: result.requests.average,
@@ -157,7 +159,7 @@ async function main(): Promise<void> {
       runs.push(run);
       console.log(
         `${rate} req/s: ${run.throughput.toFixed(0)} req/s served, p50 ${run.latencyMs.p50} ms, p99 ${run.latencyMs.p99} ms, max ${run.latencyMs.max} ms; ` +
-          `${run.errors} errors, ${run.timeouts} timeouts, ${run.non2xx} non-2xx`,
+          `${run.errors} errors, ${run.timeouts} timeouts, ${run.non2xx} non-2xx (load average ${run.loadAverage1m})`,
       );
     }
     let soak;
