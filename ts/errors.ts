@@ -56,6 +56,8 @@ export type ErrorCode =
   | 'ERR_LLM_HTTP' // the LLM endpoint answered an HTTP error (after the retries)
   | 'ERR_LLM_RESPONSE' // the LLM request failed otherwise
   | 'ERR_FINETUNE_FORMAT' // fine-tuning examples that break OpenAI's chat fine-tuning format
+  // Experiments (ts/experiments/):
+  | 'ERR_TIMEOUT' // a measured step (e.g. one scalability cell) ran past its time limit and was stopped
   | (string & {});
 
 export class SemrecError extends Error {

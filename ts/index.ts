@@ -86,6 +86,10 @@ export { ITEM_TEMPLATES, USER_TEMPLATES, REVIEW_TEMPLATE, itemTexts, reviewTexts
 export type { ItemTextPart, ItemTextTemplate, ReviewTextTemplate, UserTextTemplate } from './semantic/templates';
 export { DEFAULT_SIMULATION_SEED, simulateTransactions, simulationModel, withSimulatedSignals } from './data/synthetic';
 export type { SimulationOptions } from './data/synthetic';
+export { GENERATED_GENRES, generateDataset, generatedShape } from './data/generate';
+export type { GenerateOptions } from './data/generate';
+export { runScalability } from './experiments/scalability';
+export type { CellResult, CellRow, ScalabilityOptions, ScalabilityReport } from './experiments/scalability';
 export { DATASET_SOURCES, datasetSource, downloadDataset } from './data/download';
 export type { Checksum, DatasetSource, DownloadOptions, DownloadResult } from './data/download';
 

@@ -12,6 +12,7 @@ import { registerDemo } from './commands/demo';
 import { registerDevice } from './commands/device';
 import { registerEval } from './commands/eval';
 import { registerEmbed } from './commands/embed';
+import { registerExperiment } from './commands/experiment';
 import { registerRecommend } from './commands/recommend';
 import { registerServe } from './commands/serve';
 import { registerTrain } from './commands/train';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerDevice(program);
   registerEval(program);
   registerEmbed(program);
+  registerExperiment(program);
   registerTrain(program);
   registerRecommend(program);
   registerServe(program);
