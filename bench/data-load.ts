@@ -161,7 +161,7 @@ if (require.main === module) {
   const rows = at >= 0 ? Number(argv[at + 1]) : argv.includes('--quick') ? QUICK_ROWS : FULL_ROWS;
   const quick = rows !== FULL_ROWS;
   run({ quick, log: (line) => console.log(line) }, rows)
-    .then((results) => console.log(`-> ${writeSuiteResults('data', results, quick)}`))
+    .then(async (results) => console.log(`-> ${await writeSuiteResults('data', results, quick)}`))
     .catch((error) => {
       console.error(error);
       process.exitCode = 1;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import Benchmark from 'benchmark';
 
 import { deviceInfo } from '../ts/native/device';
+import { writeFileAtomically } from '../ts/util/fs';
 
 export interface Measurement {
   /** Median wall time of one call, milliseconds. */
@@ -125,7 +126,7 @@ export function today(): string {
 export const resultsDir = path.join(__dirname, 'results');
 
 /** Merges one suite's results into bench/results/<machine>-<date>.json and returns the file's path. */
-export function writeSuiteResults(suite: string, results: Record<string, unknown>, quick: boolean): string {
+export async function writeSuiteResults(suite: string, results: Record<string, unknown>, quick: boolean): Promise<string> {
   fs.mkdirSync(resultsDir, { recursive: true });
   const file = path.join(resultsDir, `${machineSlug()}-${today()}${quick ? '-quick' : ''}.json`);
   const existing = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
@@ -135,8 +136,6 @@ export function writeSuiteResults(suite: string, results: Record<string, unknown
     command: `npm run bench${quick ? ' -- --quick' : ''}`,
     suites: { ...(existing.suites ?? {}), [suite]: { measuredAt: new Date().toISOString(), ...results } },
   };
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, `${JSON.stringify(next, null, 2)}\n`);
-  fs.renameSync(tmp, file);
+  await writeFileAtomically(file, `${JSON.stringify(next, null, 2)}\n`);
   return file;
 }

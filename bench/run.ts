@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   for (const suite of SUITES.filter((s) => wanted.includes(s.name))) {
     console.log(`\n== ${suite.name}: ${suite.description}${quick ? ' (quick)' : ''}`);
     const results = await suite.run({ quick, log: (line) => console.log(line) });
-    console.log(`-> ${writeSuiteResults(suite.name, results, quick)}`);
+    console.log(`-> ${await writeSuiteResults(suite.name, results, quick)}`);
   }
 }
 

@@ -35,8 +35,8 @@ struct MetricsKernelArgs {
   const int64_t* fullRanks;  // null: no full-ranking mrr
   const int32_t* ks;
   int numK;
-  const double* discount;    // [0..maxK]
-  const double* idcg;        // [0..maxK]
+  const double* discount;    // [0..listWidth]
+  const double* idcg;        // [0..listWidth]
   float* perUser;            // slot-major: perUser[slot * users + u]
 };
 
@@ -89,34 +89,33 @@ void rankingMetricsCuda(const MatrixView& scores, const CsrView& truth, const Cs
                         const ExecConfig& config) {
   using namespace cuda;
   requireGpu("rankingMetrics");
-  const int64_t users = scores.rows, cols = scores.cols, maxK = layout.maxK();
+  const int64_t users = scores.rows, cols = scores.cols, width = layout.listWidth(scores.cols);
   const OwnedCsr clean = cleanTruth(truth, exclude, config);
-  std::vector<int32_t> lists(static_cast<size_t>(users * maxK), -1);
+  std::vector<int32_t> lists(static_cast<size_t>(users * width), -1);
   if (users > 0) {
     Stream stream;
     const cudaStream_t s = stream.get();
     const DeviceCsr truthOnDevice(clean.view(), s), excluded(exclude, s);
-    DeviceBuffer<int32_t> deviceLists(users * maxK, s);
+    DeviceBuffer<int32_t> deviceLists(users * width, s);
     DeviceBuffer<int64_t> fullRanks(users, s);
     DeviceBuffer<unsigned long long> nanPosition(1, s);
     nanPosition.fill(0xFF);
 
-    const int64_t selWidth = std::max<int64_t>(1, std::min<int64_t>(maxK, cols));
-    const int64_t chunk = std::min<int64_t>(rowsPerChunk(users, cols * sizeof(float) + selWidth * 16), INT_MAX / selWidth);
+    const int64_t chunk = std::min<int64_t>(rowsPerChunk(users, cols * sizeof(float) + width * 16), INT_MAX / width);
     DeviceBuffer<float> chunkScores(chunk * cols, s);
     for (int64_t u0 = 0; u0 < users; u0 += chunk) {
       const int64_t n = std::min(chunk, users - u0);
       chunkScores.upload(scores.data + u0 * cols, n * cols);
-      RowSelectArgs args = rowChunk(chunkScores.data(), n, cols, u0, excluded, maxK, nanPosition.data());
+      RowSelectArgs args = rowChunk(chunkScores.data(), n, cols, u0, excluded, width, nanPosition.data());
       args.truthIndptr = truthOnDevice.indptrFrom(u0);
       args.truthIndices = truthOnDevice.indices();
       args.fullRanks = fullRanks.data() + u0;
-      args.outCols = deviceLists.data() + u0 * maxK;
+      args.outCols = deviceLists.data() + u0 * width;
       selectRows(args, s);
     }
     throwIfNan(nanPosition.data(), s, "rankingMetrics", "scores");
 
-    const std::vector<double> discount = rankDiscounts(maxK);
+    const std::vector<double> discount = rankDiscounts(width);
     std::vector<double> idcg(discount.size(), 0.0);
     for (size_t r = 1; r < discount.size(); ++r) idcg[r] = idcg[r - 1] + discount[r];
     DeviceBuffer<double> deviceDiscount(discount.size(), s), deviceIdcg(idcg.size(), s);
@@ -127,17 +126,17 @@ void rankingMetricsCuda(const MatrixView& scores, const CsrView& truth, const Cs
     const int accuracySlots = static_cast<int>(layout.ks.size() * kSlotsPerK + (layout.fullMrr ? 1 : 0));
     DeviceBuffer<float> perUser(static_cast<size_t>(accuracySlots) * users, s);
 
-    MetricsKernelArgs m{deviceLists.data(), users, maxK, truthOnDevice.indptrFrom(0), truthOnDevice.indices(),
+    MetricsKernelArgs m{deviceLists.data(), users, width, truthOnDevice.indptrFrom(0), truthOnDevice.indices(),
                         layout.fullMrr ? fullRanks.data() : nullptr, ks.data(), static_cast<int>(layout.ks.size()),
                         deviceDiscount.data(), deviceIdcg.data(), perUser.data()};
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((users + 255) / 256, 65535));
     metricsKernel<<<blocks, 256, 0, s>>>(m);
     checkLaunch("metricsKernel", s);
     for (int slot = 0; slot < accuracySlots; ++slot) perUser.download(out.perUser[slot], users, slot * users);
-    deviceLists.download(lists.data(), users * maxK);
+    deviceLists.download(lists.data(), users * width);
     stream.sync();
   }
-  finishMetrics({lists.data(), users, maxK}, cols, clean, features, layout, out, config);
+  finishMetrics({lists.data(), users, width}, cols, clean, features, layout, out, config);
 }
 
 }  // namespace semrec

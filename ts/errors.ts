@@ -23,7 +23,7 @@ export type ErrorCode =
   | NativeErrorCode
   | 'ERR_ADDON_NOT_BUILT' // build/Release/semrec.node is missing or failed to load
   | 'ERR_NOT_FITTED' // a model was asked to score or save before fit() or loadModel()
-  | 'ERR_MODEL_BUSY' // a model was used while its fit() was running
+  | 'ERR_MODEL_BUSY' // a model was used while its fit() was running, or a saved one kept being replaced while it was loaded
   | 'ERR_UNKNOWN_MODEL' // a model name that is not in the registry (ts/models/registry.ts)
   | 'ERR_INVALID_PARAMS' // hyperparameters that fail the model's schema
   | 'ERR_MODEL_NOT_FOUND' // no saved model (model.json) in the directory given to loadModel()
@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'ERR_CACHE_MISMATCH' // an embedding cache belongs to another model or dimension
   | 'ERR_MODEL_MISMATCH' // a trained head (e.g. sentiment) is used with an encoder it was not trained on
   | 'ERR_ABORTED' // long work stopped because its AbortSignal fired (ts/progress.ts)
+  | 'ERR_WRITE' // a file could not be written (no space, read-only, permissions, a directory in the way); the old file is unchanged
   | 'ERR_UNKNOWN_ID' // a raw user or item id that is not in a model's catalog
   | 'ERR_DATA_MISMATCH' // data handed to a model differs from the data it was trained on (fingerprint)
   // Data layer (ts/data/): raised as DatasetError, which names the file, line and column at fault.

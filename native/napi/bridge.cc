@@ -1,5 +1,6 @@
 #include "bridge.h"
 
+#include <climits>
 #include <cmath>
 #include <limits>
 #include <new>
@@ -96,6 +97,14 @@ int64_t Args::integer(const char* name, int64_t min, int64_t max) const {
   const Napi::Value v = field(obj_, name);
   if (v.IsUndefined() || v.IsNull()) fail(ErrorCode::InvalidArgType, this->name(name) + " is required (an integer)");
   return toInteger(v, this->name(name), min, max);
+}
+
+int64_t Args::topKWidth(const char* name, int64_t numCols) const {
+  const int64_t k = integer(name, 1, INT32_MAX);
+  if (k > numCols)
+    fail(ErrorCode::OutOfRange, this->name(name) + " is " + std::to_string(k) + ", more than the " + std::to_string(numCols) +
+                                    " columns (items) a row has; ask for at most " + std::to_string(numCols));
+  return k;
 }
 
 std::vector<int64_t> Args::integerList(const char* name, int64_t min, int64_t max) const {

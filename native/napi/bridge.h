@@ -58,6 +58,9 @@ class Args {
   // A boolean, or `fallback` when absent.
   bool boolean(const char* field, bool fallback) const;
   std::vector<int64_t> integerList(const char* field, int64_t min, int64_t max) const;
+  // The width k of a top-k result over numCols columns: 1 <= k <= numCols, so no result is ever sized
+  // by an unchecked number (ts/kernels/validate.ts topKWidth has the same rule).
+  int64_t topKWidth(const char* field, int64_t numCols) const;
   Device device() const;
   // { indptr: Int32Array(rows + 1), indices: Int32Array } or absent (when !required).
   CsrView csr(const char* field, int64_t rows, bool required) const;
@@ -106,6 +109,16 @@ class JobWorker final : public Napi::AsyncWorker {
   JobWorker(Napi::Env env, std::unique_ptr<Job> job, Napi::Promise::Deferred deferred)
       : Napi::AsyncWorker(env, Job::kName), job_(std::move(job)), deferred_(deferred) {}
 
+  // Runs on the JS thread after Execute(). It replaces node-addon-api's version, which throws a C++
+  // exception when the environment is being torn down (worker.terminate() or process exit while the
+  // call is pending: Node drains in-flight thread-pool work before its cleanup hooks run, but JS may no
+  // longer run, so every napi call fails); an exception escaping here reaches std::terminate and kills
+  // the whole process. Here nothing escapes: if the promise cannot be settled, nobody can observe it.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    if (status != napi_cancelled) settle(env);
+    Destroy();
+  }
+
  protected:
   void Execute() override {
     try {
@@ -120,26 +133,40 @@ class JobWorker final : public Napi::AsyncWorker {
       setFailure(ErrorCode::Internal, std::string(Job::kName) + ": unknown internal error");
     }
   }
-  void OnOK() override {
-    Napi::Env env = Env();
-    try {
-      deferred_.Resolve(job_->result(env));
-    } catch (const Napi::Error& e) {
-      deferred_.Reject(e.Value());
-    } catch (...) {
-      deferred_.Reject(makeError(env, ErrorCode::Internal, std::string(Job::kName) + ": building the result failed").Value());
-    }
-  }
-  void OnError(const Napi::Error&) override { deferred_.Reject(makeError(Env(), code_, message_).Value()); }
 
  private:
+  void settle(Napi::Env env) noexcept {
+    napi_handle_scope scope = nullptr;
+    if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+    try {
+      if (failed_) {
+        deferred_.Reject(makeError(env, code_, message_).Value());
+      } else {
+        Napi::Value value;
+        try {
+          value = job_->result(env);
+        } catch (const Error& e) {
+          deferred_.Reject(makeError(env, e.code(), e.what()).Value());
+        } catch (const Napi::Error& e) {
+          deferred_.Reject(e.Value());
+        } catch (...) {
+          deferred_.Reject(makeError(env, ErrorCode::Internal, std::string(Job::kName) + ": building the result failed").Value());
+        }
+        if (!value.IsEmpty()) deferred_.Resolve(value);
+      }
+    } catch (...) {
+      // The environment is going away (JS can no longer run): the promise dies with it.
+    }
+    napi_close_handle_scope(env, scope);
+  }
   void setFailure(ErrorCode code, const std::string& message) {
+    failed_ = true;
     code_ = code;
     message_ = message;
-    SetError(message);
   }
   std::unique_ptr<Job> job_;
   Napi::Promise::Deferred deferred_;
+  bool failed_ = false;
   ErrorCode code_ = ErrorCode::Internal;
   std::string message_;
 };

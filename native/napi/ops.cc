@@ -60,7 +60,7 @@ struct TopKJob {
     Args args(info, kName, keep);
     const int64_t rows = args.integer("numRows", 0, kMaxIndex);
     const int64_t cols = args.integer("numCols", 0, kMaxIndex);
-    k = args.integer("k", 1, kMaxIndex);
+    k = args.topKWidth("k", cols);
     const auto s = args.float32("scores", true);
     requireLength(args.name("scores"), s.length, rows * cols, "numRows x numCols");
     scores = {s.data, rows, cols};
@@ -138,7 +138,7 @@ struct ScoreTopKJob {
   explicit ScoreTopKJob(const Napi::CallbackInfo& info) {
     Args args(info, kName, keep);
     emb = parseEmbeddings(args);
-    k = args.integer("k", 1, kMaxIndex);
+    k = args.topKWidth("k", emb.numItems);
     exclude = args.csr("exclude", emb.numUsers, false);
     requested = args.device();
     config = configOf(info.Env());

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "semrec/device.h"
@@ -30,9 +31,9 @@ int64_t firstNan(const float* row, int64_t cols) {
 
 }  // namespace
 
-std::vector<double> rankDiscounts(int64_t maxK) {
-  std::vector<double> discount(maxK + 1, 0.0);
-  for (int64_t r = 1; r <= maxK; ++r) discount[r] = 1.0 / std::log2(static_cast<double>(r) + 1.0);
+std::vector<double> rankDiscounts(int64_t maxRank) {
+  std::vector<double> discount(maxRank + 1, 0.0);
+  for (int64_t r = 1; r <= maxRank; ++r) discount[r] = 1.0 / std::log2(static_cast<double>(r) + 1.0);
   return discount;
 }
 
@@ -86,7 +87,9 @@ OwnedCsr cleanTruth(const CsrView& truth, const CsrView& exclude, const ExecConf
 
 void metricsFromLists(const TopKListView& lists, const OwnedCsr& truth, const int64_t* fullRanks,
                       const MetricLayout& layout, MetricsOutput& out, const ExecConfig& config) {
-  const std::vector<double> discount = rankDiscounts(layout.maxK());
+  // Ranks never exceed the list width, nor ideal counts min(|T|, K) (|T| <= numItems): K itself never
+  // sizes this, and without users the width is backed by no input at all.
+  const std::vector<double> discount = rankDiscounts(lists.rows > 0 ? std::min<int64_t>(layout.maxK(), lists.k) : 0);
   std::vector<double> idcg(discount.size(), 0.0);  // idcg[n] = discount[1] + ... + discount[n]
   for (size_t r = 1; r < discount.size(); ++r) idcg[r] = idcg[r - 1] + discount[r];
   const size_t numK = layout.ks.size();
@@ -178,19 +181,37 @@ void finishMetrics(const TopKListView& lists, int64_t numItems, const OwnedCsr& 
   }
 
   // Aggregate diversity: an item counts for K when some evaluated user has it within their first K.
-  std::vector<int32_t> bestPosition(static_cast<size_t>(numItems), std::numeric_limits<int32_t>::max());
+  // Each distinct listed item's best position, from a table over the items when that is no larger than
+  // a few times the lists (the usual case), else from the sorted list entries: numItems alone (an
+  // argument, not an input array) never sizes an allocation.
   int64_t evaluatedUsers = 0;
-  for (int64_t u = 0; u < users; ++u) {
-    if (!evaluated(u)) continue;
-    ++evaluatedUsers;
-    const int32_t* list = lists.cols + u * lists.k;
-    for (int64_t p = 0; p < lists.k && list[p] >= 0; ++p)
-      bestPosition[list[p]] = std::min<int32_t>(bestPosition[list[p]], static_cast<int32_t>(p));
-  }
+  for (int64_t u = 0; u < users; ++u) evaluatedUsers += evaluated(u) ? 1 : 0;
   out.distinctItems.assign(numK, 0);
-  for (int32_t pos : bestPosition)
+  auto count = [&](int32_t pos) {
     for (size_t ki = 0; ki < numK; ++ki)
       if (pos < layout.ks[ki]) ++out.distinctItems[ki];
+  };
+  constexpr int64_t kDenseTableSlack = 65536;  // a table this small is always cheaper than sorting
+  if (numItems <= 8 * users * lists.k + kDenseTableSlack) {
+    std::vector<int32_t> bestPosition(static_cast<size_t>(numItems), std::numeric_limits<int32_t>::max());
+    for (int64_t u = 0; u < users; ++u) {
+      if (!evaluated(u)) continue;
+      const int32_t* list = lists.cols + u * lists.k;
+      for (int64_t p = 0; p < lists.k && list[p] >= 0; ++p)
+        bestPosition[list[p]] = std::min<int32_t>(bestPosition[list[p]], static_cast<int32_t>(p));
+    }
+    for (int32_t pos : bestPosition) count(pos);
+  } else {
+    std::vector<std::pair<int32_t, int32_t>> placed;  // (item, position)
+    for (int64_t u = 0; u < users; ++u) {
+      if (!evaluated(u)) continue;
+      const int32_t* list = lists.cols + u * lists.k;
+      for (int64_t p = 0; p < lists.k && list[p] >= 0; ++p) placed.emplace_back(list[p], static_cast<int32_t>(p));
+    }
+    std::sort(placed.begin(), placed.end());
+    for (size_t i = 0; i < placed.size(); ++i)
+      if (i == 0 || placed[i].first != placed[i - 1].first) count(placed[i].second);
+  }
   out.evaluatedUsers = evaluatedUsers;
 
   // Means in user order, in double: deterministic whatever the thread count.
@@ -207,12 +228,12 @@ void finishMetrics(const TopKListView& lists, int64_t numItems, const OwnedCsr& 
 void rankingMetricsCpu(const MatrixView& scores, const CsrView& truth, const CsrView& exclude,
                        const FeatureView& features, const MetricLayout& layout, MetricsOutput& out,
                        const ExecConfig& config) {
-  const int64_t users = scores.rows, cols = scores.cols, maxK = layout.maxK();
+  const int64_t users = scores.rows, cols = scores.cols, width = layout.listWidth(scores.cols);
   const OwnedCsr clean = cleanTruth(truth, exclude, config);
-  std::vector<int32_t> lists(static_cast<size_t>(users * maxK));
+  std::vector<int32_t> lists(static_cast<size_t>(users * width));
   std::vector<int64_t> fullRanks(static_cast<size_t>(users), 0);
   parallelFor(users, rowGrain(cols), config.numThreads, [&](int64_t b, int64_t e, int) {
-    TopKSelector selector(maxK);
+    TopKSelector selector(width);
     std::vector<int32_t> excluded;
     for (int64_t u = b; u < e; ++u) {
       const float* row = scores.row(u);
@@ -225,10 +246,10 @@ void rankingMetricsCpu(const MatrixView& scores, const CsrView& truth, const Csr
       int64_t nanCol = -1;
       if (numTruth == 0) {  // skipped, but its scores must still be valid
         nanCol = firstNan(row, cols);
-        std::fill_n(lists.begin() + u * maxK, maxK, -1);
+        std::fill_n(lists.begin() + u * width, width, -1);
       } else {
         sortedUnique(exclude.rowBegin(u), exclude.rowLength(u), excluded);
-        selector.reset(maxK);
+        selector.reset(width);
         // The best truth item: its full-ranking position (for `mrr`) is counted during the same scan.
         int32_t best = t[0];
         for (int64_t i = 1; i < numTruth; ++i)
@@ -236,7 +257,7 @@ void rankingMetricsCpu(const MatrixView& scores, const CsrView& truth, const Csr
         RankCounter rank{row[best], best};
         nanCol = selector.offer(row, 0, cols, &excluded, layout.fullMrr ? &rank : nullptr);
         if (nanCol < 0) {
-          selector.finish(lists.data() + u * maxK, nullptr, maxK);
+          selector.finish(lists.data() + u * width, nullptr, width);
           // The scan counted excluded columns too: take back those that rank before the best item.
           for (const int32_t e : excluded)
             if (ranksBefore(row[e], e, row[best], best)) --rank.before;
@@ -248,7 +269,7 @@ void rankingMetricsCpu(const MatrixView& scores, const CsrView& truth, const Csr
                                       "] is NaN; scores must not contain NaN");
     }
   });
-  const TopKListView view{lists.data(), users, maxK};
+  const TopKListView view{lists.data(), users, width};
   metricsFromLists(view, clean, fullRanks.data(), layout, out, config);
   finishMetrics(view, cols, clean, features, layout, out, config);
 }

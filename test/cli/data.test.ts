@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
-import { spawnCli } from '../helpers/cli';
+import { runCli, spawnCli } from '../helpers/cli';
 import { TestServer } from '../helpers/http-server';
 import { requireShared, sharedDataset } from '../helpers/shared';
 import { copyFolder, editLine, useTempDirs } from '../helpers/tempdir';
@@ -95,6 +95,23 @@ describe('cli: semrec data', () => {
       assert.deepEqual(fs.readdirSync(path.join(dir, 'amazon-2014-Digital_Music')).sort(), ['meta_Digital_Music.json.gz', 'reviews_Digital_Music_5.json.gz']);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe('cli: semrec data on paths that are not datasets', () => {
+  const tempDir = useTempDirs();
+
+  it('a device or a pipe as --path is a coded error for every format, never a stack trace', async () => {
+    const fifo = path.join(tempDir(), 'pipe');
+    spawnSync('mkfifo', [fifo]);
+    const paths = ['/dev/null', ...(fs.existsSync(fifo) ? [fifo] : [])];
+    for (const format of ['ml-100k', 'movielens-csv', 'ml-1m', 'amazon-reviews', 'myanimelist', 'interactions-csv']) {
+      for (const p of paths) {
+        const r = await runCli(['data', 'stats', '--format', format, '--path', p, '--columns', 'user=0,item=1']);
+        assert.equal(r.code, 1, `${format} ${p}: ${r.stderr}`);
+        assert.match(r.stderr, /^semrec: .*\[ERR_DATASET_(FORMAT|NOT_FOUND)\]\n$/, `${format} ${p}`);
+      }
     }
   });
 });

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { runCli as run } from '../helpers/cli';
 import { readEmbeddingFile } from '../../ts/semantic/embedding-file';
+import { runCli as run } from '../helpers/cli';
 import { Random } from '../helpers/random';
 
 /** A small Amazon-style review file: 6 items, 40 reviews, praise for 4-5 stars and complaints for 1-2. */
@@ -72,8 +72,21 @@ describe('cli: semrec embed', function () {
   });
 
   it('fails with a coded error naming a missing dataset path', async () => {
-    const { code, stderr } = await run(['embed', '--format', 'amazon-reviews', '--path', path.join(dir, 'nope'), '--out', path.join(work, 'x.semb')]);
-    assert.equal(code, 1);
-    assert.match(stderr, /nope.*ERR_DATASET_NOT_FOUND/s);
+    const r = await run(['embed', '--format', 'amazon-reviews', '--path', path.join(dir, 'nope'), '--out', path.join(work, 'x.semb')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /nope.*ERR_DATASET_NOT_FOUND/s);
+  });
+
+  it('refuses an --out it cannot write before encoding anything, with ERR_WRITE', async () => {
+    const r = await run(['embed', '--format', 'amazon-reviews', '--path', dir, '--out', work, '--cache-dir', path.join(work, 'cache')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^semrec: cannot write .*: it is a directory \[ERR_WRITE\]\n$/);
+  });
+
+  it('takes the dataset options every dataset command takes (--on-error, --duplicates)', async () => {
+    const out = path.join(work, 'opts.semb');
+    const r = await run(['embed', '--format', 'amazon-reviews', '--path', dir, '--on-error', 'skip', '--duplicates', 'keep-first', '--no-reviews', '--out', out, '--cache-dir', path.join(work, 'cache'), '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await readEmbeddingFile(out)).sections.get('items')!.rows, 6);
   });
 });

@@ -114,6 +114,14 @@ describe('data: ml-100k loader', () => {
     await rejectsWith(loadDataset({ format: 'ml-100k', path: dir }), { code: 'ERR_DATASET_TRUNCATED', file: 'u.data' }, /50000 ratings but u.info declares 100000/);
   });
 
+  it('a u.info that declares no counts is ERR_DATASET_PARSE (it would silently disable the truncation check)', async () => {
+    const dir = copy();
+    fs.writeFileSync(path.join(dir, 'u.info'), 'garbage\n\x00\x01 not counts\n');
+    await rejectsWith(loadDataset({ format: 'ml-100k', path: dir }), { code: 'ERR_DATASET_PARSE', file: 'u.info' }, /does not declare the number of ratings, users, items/);
+    const skipped = await loadDataset({ format: 'ml-100k', path: dir, onError: 'skip' });
+    assert.ok(skipped.load!.notes.some((n) => /truncation cannot be checked/.test(n)), skipped.load!.notes.join(' | '));
+  });
+
   it('an empty u.data is ERR_DATASET_EMPTY, not an empty dataset', async () => {
     const dir = copy();
     fs.writeFileSync(path.join(dir, 'u.data'), '');

@@ -15,13 +15,19 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `semrec <args>` through the CLI's main(), capturing stdout and stderr. */
-export async function runCli(args: string[]): Promise<CliResult> {
+/**
+ * Runs `semrec <args>` through the CLI's main(), capturing stdout and stderr; `onStdout` sees each chunk
+ * first (e.g. to inject a fault at that moment).
+ */
+export async function runCli(args: string[], onStdout?: (chunk: string) => void): Promise<CliResult> {
   const out: string[] = [];
   const err: string[] = [];
   const write = process.stdout.write.bind(process.stdout);
   const writeErr = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
+  process.stdout.write = ((chunk: string) => {
+    onStdout?.(String(chunk));
+    return out.push(String(chunk)) > 0;
+  }) as typeof process.stdout.write;
   process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
   try {
     const code = await main(['node', 'semrec', ...args]);

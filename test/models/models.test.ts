@@ -4,6 +4,7 @@
  * bit-reproducible single-thread training, and learning something on planted data.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -11,7 +12,7 @@ import { isSemrecError } from '../../ts/errors';
 import { evaluateRanking } from '../../ts/eval/ranking';
 import { userItems } from '../../ts/models/data';
 import { isRatingPredictor } from '../../ts/models/mf';
-import { MODEL_FORMAT_VERSION } from '../../ts/models/persist';
+import { MODEL_FORMAT_VERSION, writeModel } from '../../ts/models/persist';
 import { createModel, describeParams, loadModel, MODEL_NAMES, type ModelName } from '../../ts/models/registry';
 import { plantedInteractions } from '../helpers/interactions';
 import { Random } from '../helpers/random';
@@ -272,14 +273,20 @@ describe('models: saved files', () => {
     return dir;
   }
 
-  it('writes a versioned manifest with a checksum, and no staging files', async () => {
+  /** The stored weights file model.json names. */
+  const weightsFile = (dir: string) => path.join(dir, JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')).files['weights.bin'].path);
+
+  it('writes a versioned manifest listing every file with its size and SHA-256, itself checksummed, and no staging files', async () => {
     const dir = await saved();
     const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
     assert.equal(manifest.format, 'semrec-model');
     assert.equal(manifest.version, MODEL_FORMAT_VERSION);
     assert.equal(manifest.model, 'bpr');
-    assert.match(manifest.weights.sha256, /^[0-9a-f]{64}$/);
+    assert.match(manifest.files['weights.bin'].sha256, /^[0-9a-f]{64}$/);
+    assert.equal(manifest.files['weights.bin'].bytes, fs.statSync(weightsFile(dir)).size);
+    assert.match(manifest.manifestSha256, /^[0-9a-f]{64}$/);
     assert.deepEqual(fs.readdirSync(path.dirname(dir)), ['bpr']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['model.json', path.basename(weightsFile(dir))].sort());
   });
 
   it('replaces a saved model atomically', async () => {
@@ -289,6 +296,7 @@ describe('models: saved files', () => {
     await other.save(dir);
     assert.equal((await loadModel(dir)).name, 'pop');
     assert.deepEqual(fs.readdirSync(path.dirname(dir)), ['bpr']);
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['model.json', path.basename(weightsFile(dir))].sort(), 'the replaced model\'s files are removed');
   });
 
   it('refuses to overwrite a directory that is not a saved model', async () => {
@@ -302,7 +310,7 @@ describe('models: saved files', () => {
 
   it('detects damaged weights', async () => {
     const dir = await saved();
-    const file = path.join(dir, 'weights.bin');
+    const file = weightsFile(dir);
     const bytes = fs.readFileSync(file);
     bytes[bytes.length >> 1] ^= 0x40;
     fs.writeFileSync(file, bytes);
@@ -311,7 +319,7 @@ describe('models: saved files', () => {
 
   it('detects truncated weights and a damaged manifest', async () => {
     const dir = await saved();
-    const file = path.join(dir, 'weights.bin');
+    const file = weightsFile(dir);
     fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 100));
     await assert.rejects(loadModel(dir), expectCode('ERR_MODEL_CORRUPT'));
     fs.writeFileSync(path.join(dir, 'model.json'), '{ "format": "semrec-model", ');
@@ -326,17 +334,64 @@ describe('models: saved files', () => {
     fs.writeFileSync(manifestPath, JSON.stringify(manifest));
     await assert.rejects(
       loadModel(dir),
-      (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /version 1/.test((e as Error).message) && /semrec train .*--model bpr/.test((e as Error).message),
+      (e: unknown) =>
+        expectCode('ERR_MODEL_VERSION')(e) &&
+        new RegExp(`earlier semrec in format version 1; this semrec reads version ${MODEL_FORMAT_VERSION}`).test((e as Error).message) &&
+        /semrec train .*--model bpr/.test((e as Error).message),
     );
   });
 
-  it('refuses a model saved by a newer semrec, saying to upgrade', async () => {
+  it('refuses a model saved by a newer semrec (its own checksum intact), saying to upgrade', async () => {
+    const dir = await saved();
+    const manifestPath = path.join(dir, 'model.json');
+    const { manifestSha256: _old, ...manifest } = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
+    manifest.version = MODEL_FORMAT_VERSION + 1;
+    // As a newer semrec would write it: the trailer's SHA-256 covers every byte before it.
+    const head = JSON.stringify(manifest, null, 2).slice(0, -2);
+    const sha = createHash('sha256').update(head).digest('hex');
+    fs.writeFileSync(manifestPath, `${head},\n  "manifestSha256": "${sha}"\n}\n`);
+    await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /upgrade semrec/.test((e as Error).message));
+  });
+
+  it('catches any edit of model.json that would change results: an array offset, a hyperparameter', async () => {
+    const dir = await saved();
+    const manifestPath = path.join(dir, 'model.json');
+    const text = fs.readFileSync(manifestPath, 'utf8');
+    for (const [what, edited] of [
+      ['an array offset', text.replace(/"offset": (\d+)(?![\s\S]*"offset")/, (_m, n) => `"offset": ${Number(n) + 8}`)],
+      ['itemBias', text.replace(/"itemBias": (true|false)/, (_m, b) => `"itemBias": ${b === 'true' ? 'false' : 'true'}`)],
+      ['a learning rate digit', text.replace(/"lr": 0\.0(\d)/, (_m, d) => `"lr": 0.0${(Number(d) + 1) % 10}`)],
+    ] as const) {
+      assert.notEqual(edited, text, what);
+      fs.writeFileSync(manifestPath, edited);
+      await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_CORRUPT')(e) && /SHA-256 recorded at the end of model\.json/.test((e as Error).message), what);
+    }
+  });
+
+  it('reports hand-made manifests with coded errors that blame the right thing', async () => {
     const dir = await saved();
     const manifestPath = path.join(dir, 'model.json');
     const manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
-    manifest.version = MODEL_FORMAT_VERSION + 1;
-    fs.writeFileSync(manifestPath, JSON.stringify(manifest));
-    await assert.rejects(loadModel(dir), (e: unknown) => expectCode('ERR_MODEL_VERSION')(e) && /upgrade semrec/.test((e as Error).message));
+    for (const [edit, code, message] of [
+      [{ files: null }, 'ERR_MODEL_CORRUPT', /damaged/],
+      [{ weights: null }, 'ERR_MODEL_CORRUPT', /damaged/],
+      [{ version: String(MODEL_FORMAT_VERSION) }, 'ERR_MODEL_CORRUPT', /damaged/],
+      [{ version: '1' }, 'ERR_MODEL_CORRUPT', /damaged/],
+      [{ version: MODEL_FORMAT_VERSION + 1 }, 'ERR_MODEL_CORRUPT', /damaged/], // a newer version's checksum would match; this one does not
+      [{ version: 1 }, 'ERR_MODEL_VERSION', /earlier semrec/],
+    ] as const) {
+      fs.writeFileSync(manifestPath, JSON.stringify({ ...manifest, ...edit }, null, 2));
+      await assert.rejects(loadModel(dir), (e: unknown) => expectCode(code)(e) && message.test((e as Error).message), JSON.stringify(edit));
+    }
+  });
+
+  it('refuses to save meta that JSON cannot keep (NaN), rather than writing a model that will not load', async () => {
+    const dir = path.join(tempDir(), 'x');
+    await assert.rejects(
+      writeModel(dir, { model: 'pop', params: {}, meta: { numUsers: NaN }, arrays: {} }),
+      (e: unknown) => expectCode('ERR_INVALID_ARG_VALUE')(e) && /meta 'numUsers'/.test((e as Error).message),
+    );
+    assert.ok(!fs.existsSync(dir));
   });
 
   it('says when there is no model to load', async () => {

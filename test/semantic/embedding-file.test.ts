@@ -38,6 +38,26 @@ describe('semantic/embedding-file', () => {
     await assert.rejects(readEmbeddingFile(file), (e: unknown) => isSemrecError(e, 'ERR_MODEL_FORMAT') && /checksum/.test((e as Error).message));
   });
 
+  it('detects a changed row count in the header (one bit turns "rows":1682 into 1680)', async () => {
+    const file = path.join(dir, 'x.semb');
+    await writeEmbeddingFile(file, { encoderId: 'e' }, [{ name: 'items', data: new Float32Array(1682 * 2).fill(0.5), cols: 2 }]);
+    const bytes = fs.readFileSync(file);
+    const at = bytes.indexOf('"rows":1682') + '"rows":168'.length;
+    assert.equal(String.fromCharCode(bytes[at]), '2');
+    bytes[at] ^= 0x02; // '2' -> '0'
+    fs.writeFileSync(file, bytes);
+    await assert.rejects(readEmbeddingFile(file), (e: unknown) => isSemrecError(e, 'ERR_MODEL_FORMAT') && /checksum/.test((e as Error).message));
+  });
+
+  it('refuses a version 1 file (no header checksum), saying to write it again', async () => {
+    const file = path.join(dir, 'x.semb');
+    await writeEmbeddingFile(file, { encoderId: 'e' }, [{ name: 'v', data: new Float32Array(4), cols: 4 }]);
+    const bytes = fs.readFileSync(file);
+    bytes.writeUInt32LE(1, 8);
+    fs.writeFileSync(file, bytes);
+    await assert.rejects(readEmbeddingFile(file), (e: unknown) => isSemrecError(e, 'ERR_MODEL_FORMAT') && /version 1 from an earlier semrec.*semrec embed/.test((e as Error).message));
+  });
+
   it('rejects sections whose size is not rows x cols, naming the section', async () => {
     await assert.rejects(writeEmbeddingFile(path.join(dir, 'y.semb'), { encoderId: 'e' }, [{ name: 'odd', data: new Float32Array(7), cols: 3 }]), /odd/);
   });

@@ -155,7 +155,32 @@ describe('semantic/encoder', function () {
         const second = await createEncoder({ model: 'use-lite', cacheDir });
         await second.release();
         assert.equal(fs.statSync(modelFile).mtimeMs, mtime, 'the second load reuses the cached graph');
-        assert.deepEqual(fs.readdirSync(path.dirname(modelFile)), ['model.onnx'], 'no temp files left behind');
+        assert.deepEqual(fs.readdirSync(path.dirname(modelFile)).sort(), ['model.onnx', 'model.onnx.sha256'], 'no temp files left behind');
+      } finally {
+        fs.rmSync(cacheDir, { recursive: true, force: true });
+      }
+    });
+
+    it('converts the graph again when the cached copy is damaged, instead of failing on every later run', async () => {
+      const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'semrec-uselite-'));
+      try {
+        const first = await createEncoder({ model: 'use-lite', cacheDir });
+        const want = await first.encode(['a damaged cache must not stick']);
+        await first.release();
+        const dir = path.join(cacheDir, 'use-lite', fs.readdirSync(path.join(cacheDir, 'use-lite'))[0]);
+        const modelFile = path.join(dir, 'model.onnx');
+        const bytes = fs.readFileSync(modelFile);
+        bytes[bytes.length >> 1] ^= 0x10; // one bit: protobuf may still parse, with a wrong weight
+        fs.writeFileSync(modelFile, bytes);
+        const phases: string[] = [];
+        const again = await createEncoder({ model: 'use-lite', cacheDir, onProgress: (p) => phases.push(p.phase) });
+        assert.ok(phases.some((p) => /damaged/.test(p)), `progress should say the cached copy was damaged: ${phases.join(' | ')}`);
+        assert.deepEqual(await again.encode(['a damaged cache must not stick']), want);
+        await again.release();
+        fs.writeFileSync(modelFile, bytes.subarray(0, 1000)); // cut short: protobuf cannot parse it
+        const third = await createEncoder({ model: 'use-lite', cacheDir });
+        assert.deepEqual(await third.encode(['a damaged cache must not stick']), want);
+        await third.release();
       } finally {
         fs.rmSync(cacheDir, { recursive: true, force: true });
       }

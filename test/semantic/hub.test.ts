@@ -200,6 +200,18 @@ describe('semantic/sources/hub (download against a local server in the hub layou
     hub = await startHub(files); // for afterEach
   });
 
+  it('downloads a cached file again when its bytes no longer match, and offline refuses it with ERR_CHECKSUM', async () => {
+    await loadHubModel(REPO, { hubEndpoint: hub.url, cacheDir });
+    const damaged = fs.readFileSync(modelFile());
+    damaged[damaged.length >> 1] ^= 0x01;
+    fs.writeFileSync(modelFile(), damaged);
+    await assert.rejects(loadHubModel(REPO, { cacheDir, offline: true }), (e: unknown) => isSemrecError(e, 'ERR_CHECKSUM') && /damaged/.test((e as Error).message));
+    hub.requests.length = 0;
+    await loadHubModel(REPO, { hubEndpoint: hub.url, cacheDir });
+    assert.ok(hub.requests.some((r) => r.method === 'GET' && r.path.startsWith('/cdn/')), 'the damaged file was downloaded again');
+    assert.equal(fs.readFileSync(modelFile()).compare(files.get('onnx/model.onnx')!.body), 0);
+  });
+
   it('reports a repository without an ONNX export', async () => {
     files.delete('onnx/model.onnx');
     await assert.rejects(loadHubModel(REPO, { hubEndpoint: hub.url, cacheDir }), (e: unknown) => isSemrecError(e, 'ERR_MODEL_NOT_FOUND') && /onnx\/model\.onnx/.test((e as Error).message));

@@ -38,6 +38,12 @@ export function addDatasetOptions(command: Command, { required = true }: { requi
     .addOption(new Option('--timestamp-unit <unit>', 'interactions-csv: timestamp unit').choices(['s', 'ms', 'iso', 'auto']));
 }
 
+/** The dataset options, for commands that add them with required: false; throws unless --format and --path were given. */
+export function requireDataset(options: Partial<DatasetCliOptions>, what: string): DatasetCliOptions {
+  if (!options.format || !options.path) throw new SemrecError(`${what} needs the dataset: --format <format> --path <path>`, 'ERR_INVALID_ARG_VALUE');
+  return { onError: 'throw', duplicates: 'keep-latest', header: true, ...options } as DatasetCliOptions;
+}
+
 /** Loads the dataset the options name, with a progress display on stderr and Ctrl-C cancellation. */
 export async function loadDatasetFromCli(options: DatasetCliOptions, signal?: AbortSignal): Promise<InteractionStore> {
   const progress = createProgress();

@@ -41,17 +41,31 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Aborted by the first Ctrl-C (work stops at its next safe point); a second Ctrl-C exits at once. */
+/** The running command's interruption: set up by main() for the duration of one command. */
+let running: AbortController | undefined;
+
+/**
+ * Aborted by the first Ctrl-C (work stops at its next safe point); a second Ctrl-C exits at once. Commands
+ * that never ask for it keep Node's default (Ctrl-C exits); main() removes the listener when done.
+ */
 export function interruptSignal(): AbortSignal {
-  const controller = new AbortController();
-  process.once('SIGINT', () => {
-    process.stderr.write('\nsemrec: interrupted, stopping (Ctrl-C again to exit immediately)\n');
-    controller.abort(new Error('interrupted'));
-    process.once('SIGINT', () => process.exit(130));
-  });
-  return controller.signal;
+  if (!running) {
+    running = new AbortController();
+    process.once('SIGINT', onInterrupt);
+  }
+  return running.signal;
 }
 
+function onInterrupt(): void {
+  process.stderr.write('\nsemrec: interrupted, stopping (Ctrl-C again to exit immediately)\n');
+  running?.abort(new Error('interrupted'));
+  process.once('SIGINT', () => process.exit(130));
+}
+
+/** Exit status of an error that is not a SemrecError: a bug in semrec (sysexits' EX_SOFTWARE). */
+const EXIT_INTERNAL = 70;
+
+/** Runs the command line; resolves to the exit status and never rejects (every failure is reported on stderr). */
 export async function main(argv: string[] = process.argv): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
@@ -62,7 +76,14 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       process.stderr.write(`semrec: ${error.message} [${error.code}]\n`);
       return error.code === 'ERR_ABORTED' ? 130 : 1;
     }
-    throw error;
+    // Every expected failure is a SemrecError; anything else is a bug. Say so once, with the stack
+    // for the report, rather than as an unhandled rejection.
+    const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    process.stderr.write(`semrec: internal error (please report it): ${stack}\n`);
+    return EXIT_INTERNAL;
+  } finally {
+    process.removeListener('SIGINT', onInterrupt);
+    running = undefined;
   }
 }
 

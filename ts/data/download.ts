@@ -17,6 +17,7 @@ import yauzl from 'yauzl';
 
 import { SemrecError } from '../errors';
 import { type LongRunningOptions, throwIfAborted } from '../progress';
+import { commitStreamedFile } from '../util/fs';
 import { resumableGet } from '../util/http-download';
 import type { DatasetFormat } from './load';
 
@@ -235,7 +236,7 @@ async function fetchResumable(url: string, local: string, options: DownloadOptio
     },
   });
   const hashes = await hashFile(part, options.signal);
-  fs.renameSync(part, local);
+  await commitStreamedFile(part, local);
   fs.rmSync(validatorFile, { force: true });
   return { ...hashes, resumedFrom: fetched.resumedFrom };
 }

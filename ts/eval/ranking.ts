@@ -67,7 +67,8 @@ export function meanOfDefined(values: ArrayLike<number>): number {
 
 export async function evaluateRanking(score: Scorer, task: RankingTask, options: LongRunningOptions = {}): Promise<RankingOutcome> {
   const users = task.users ?? usersWithTruth(task.truth);
-  const listLength = task.listLength ?? Math.max(...task.ks);
+  // A cut-off beyond the catalogue sees every item: the lists never need to be longer than numItems.
+  const listLength = Math.min(task.listLength ?? Math.max(...task.ks), task.numItems);
   const blockSize = Math.max(1, Math.floor(BLOCK_SCORES / Math.max(1, task.numItems)));
   const perUser: Record<string, Float64Array> = {};
   const lists = new Int32Array(users.length * listLength).fill(-1);
@@ -90,8 +91,10 @@ export async function evaluateRanking(score: Scorer, task: RankingTask, options:
       perUser[key] ??= new Float64Array(users.length);
       perUser[key].set(values, start);
     }
-    const top = await topK({ scores, numRows: block.length, numCols: task.numItems, k: listLength, exclude });
-    lists.set(top.indices, start * listLength);
+    if (listLength > 0) {
+      const top = await topK({ scores, numRows: block.length, numCols: task.numItems, k: listLength, exclude });
+      lists.set(top.indices, start * listLength);
+    }
     options.onProgress?.({ phase: 'evaluating', done: start + block.length, total: users.length, unit: 'users' });
   }
   const mean: Record<string, number> = {};

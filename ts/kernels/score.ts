@@ -2,7 +2,7 @@
 import { SemrecError } from '../errors';
 import { addon } from '../native/addon';
 import type { ScoreMatrixOptions, ScoreMatrixResult, ScoreTopKOptions, TopKResult } from './types';
-import { ArgReader, MAX_DIM, MAX_INDEX } from './validate';
+import { ArgReader, MAX_DIM } from './validate';
 
 function embeddingArgs(args: ArgReader) {
   const dim = args.integer('dim', 1, MAX_DIM);
@@ -26,7 +26,7 @@ function embeddingArgs(args: ArgReader) {
 function scoreTopKArgs(options: ScoreTopKOptions, op: string): object {
   const args = new ArgReader(options, op);
   const e = embeddingArgs(args);
-  const k = args.integer('k', 1, MAX_INDEX);
+  const k = args.topKWidth('k', e.numItems);
   return { ...e, k, exclude: args.csr('exclude', e.numUsers, true) };
 }
 

@@ -7,7 +7,7 @@ function topKArgs(options: TopKOptions, op: string): object {
   const args = new ArgReader(options, op);
   const numRows = args.integer('numRows', 0, MAX_INDEX);
   const numCols = args.integer('numCols', 0, MAX_INDEX);
-  const k = args.integer('k', 1, MAX_INDEX);
+  const k = args.topKWidth('k', numCols);
   const scores = args.float32('scores');
   args.length('scores', scores.length, numRows * numCols, 'numRows x numCols');
   return { scores, numRows, numCols, k, exclude: args.csr('exclude', numRows, true), device: args.device() };

@@ -91,6 +91,22 @@ export class ArgReader {
     return { data, dim };
   }
 
+  /**
+   * The width k of a top-k result over `numCols` columns (items): 1 <= k <= numCols. A larger k has no
+   * more results to give, and the result (rows x k) would be sized by an unchecked number; callers that
+   * mean "as many as there are" clamp first (recommend() does). Same rule in native/napi/bridge.cc.
+   */
+  topKWidth(field: string, numCols: number): number {
+    const k = this.integer(field, 1, MAX_INDEX);
+    if (k > numCols) {
+      throw new SemrecError(
+        `${this.label(field)} is ${k}, more than the ${numCols} columns (items) a row has; ask for at most ${numCols}`,
+        'ERR_OUT_OF_RANGE',
+      );
+    }
+    return k;
+  }
+
   integerList(field: string, min: number, max: number): number[] {
     const value = this.obj[field];
     const label = this.label(field);

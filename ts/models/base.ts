@@ -49,6 +49,18 @@ export const DEFAULT_K = 10;
  */
 export const RETRIEVAL_MIN_ITEMS = 100_000;
 
+/** Metrics early stopping can follow: the per-user accuracy metrics of rankingMetrics. */
+const STOPPING_METRICS = ['ndcg', 'recall', 'precision', 'map', 'hit', 'mrr'];
+
+/** True when some user has a truth item that is not among their seen items (so ranking metrics are defined). */
+function hasUnseenTruth(truth: Csr, seen: Csr): boolean {
+  for (let u = 0; u + 1 < truth.indptr.length; u++) {
+    const seenItems = new Set(seen.indices.subarray(seen.indptr[u], seen.indptr[u + 1]));
+    for (let p = truth.indptr[u]; p < truth.indptr[u + 1]; p++) if (!seenItems.has(truth.indices[p])) return true;
+  }
+  return false;
+}
+
 /** The arrays and scalars that define a trained model (what save() writes and load() restores). */
 export interface ModelState {
   meta: Record<string, MetaValue>;
@@ -294,11 +306,23 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
           'ERR_INVALID_ARG_VALUE',
         );
       }
-      const k = Number(/@(\d+)$/.exec(metric)?.[1]);
-      if (!Number.isInteger(k) || k < 1) {
-        throw new SemrecError(`${this.name}.fit: earlyStopping.metric must look like 'ndcg@10', got '${metric}'`, 'ERR_INVALID_ARG_VALUE');
+      const match = /^([a-z]+)@(\d+)$/.exec(metric);
+      const k = Number(match?.[2]);
+      if (!match || !STOPPING_METRICS.includes(match[1]) || !Number.isInteger(k) || k < 1) {
+        throw new SemrecError(
+          `${this.name}.fit: earlyStopping.metric must be one of ${STOPPING_METRICS.join(', ')} at a cut-off, like 'ndcg@10'; got '${metric}'`,
+          'ERR_INVALID_ARG_VALUE',
+        );
       }
       validation = { truth: userItems(stopping.data), k };
+      if (!hasUnseenTruth(validation.truth, seen)) {
+        throw new SemrecError(
+          `${this.name}.fit: early stopping has nothing to measure: no user of earlyStopping.data has an item outside ` +
+            `their training items (the dataset is too small, or its split left the validation part empty); ` +
+            `train without early stopping (--no-early-stopping) or on more data`,
+          'ERR_INVALID_ARG_VALUE',
+        );
+      }
     }
 
     const epochSeeds = new Random(seed ^ 0x5eed);
@@ -386,10 +410,13 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     this.requireReady(what);
     this.checkScoreOptions(options, ['excludeSeen', 'exclude'], what);
     const rows = checkUsers(users, this.numUsers, what);
-    checkInteger(k, `${what}: k`, 1, 2 ** 31 - 1);
+    // k means "up to k items": more than the catalogue holds is the whole ranking, so the width (returned
+    // as `k`) is clamped to numItems rather than sizing the result by the argument.
+    const width = Math.min(checkInteger(k, `${what}: k`, 1, 2 ** 31 - 1), this.numItems);
     const exclude = this.exclusions(rows, options, what);
-    const top = await this.topItems(rows, k, exclude, options);
-    return { indices: top.indices, scores: top.scores, k };
+    if (width === 0) return { indices: new Int32Array(0), scores: new Float32Array(0), k: 0 };
+    const top = await this.topItems(rows, width, exclude, options);
+    return { indices: top.indices, scores: top.scores, k: width };
   }
 
   /** General models score from the user's index: `history` (for sequential models) is refused. */

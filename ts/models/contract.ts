@@ -79,6 +79,7 @@ export interface Recommendations {
   indices: Int32Array;
   /** The matching scores; -Infinity pads. */
   scores: Float32Array;
+  /** The width of each row: the k asked for, clamped to the number of items. */
   k: number;
 }
 
@@ -141,6 +142,7 @@ export interface Recommender<Params extends object = object> {
   fit(train: TrainingData, options?: FitOptions): Promise<FitReport>;
   /** Scores of users[r] for every item: users.length x numItems, row-major; higher is better. */
   scoreUsers(users: Int32Array, options?: ScoreOptions): Promise<Float32Array>;
+  /** The k best items of each user (seen items excluded unless excludeSeen: false); k above numItems gives them all. */
   recommend(users: ArrayLike<number>, k: number, options?: RecommendOptions): Promise<Recommendations>;
   /**
    * Top-k for a user the model never saw, from that user's history (a single row). Each model says which

@@ -5,9 +5,10 @@
  * File layout (little-endian):
  *   magic "SEMRECEC" | version u32 | dim u32 | count u32 | modelIdBytes u32 | sha256 (32 bytes)
  *   | modelId (UTF-8) | count x 16-byte text keys | count x dim float32 vectors
- * The SHA-256 covers everything after itself. A file for another model or width is ignored and
- * replaced on save; a file that fails its checksum (or is cut short) is reported as corrupt and rebuilt,
- * never used. Saves are atomic.
+ * The SHA-256 covers everything after itself; the counts before it must give the file's exact size
+ * (so a changed dim, count or id length is caught too). A file for another model or width is ignored
+ * and replaced on save; a file that fails its checksum (or is cut short) is reported as corrupt and
+ * rebuilt, never used. Saves are atomic (ts/util/fs.ts).
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';

@@ -8,6 +8,7 @@
 // features), aggregateDiversity@K (distinct items over evaluated users' top-K) and coverage@K (that / numItems).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -24,6 +25,11 @@ struct MetricLayout {
   bool ild = false;         // ild@K (needs item features)
 
   int32_t maxK() const { return ks.empty() ? 0 : ks.back(); }
+  // Width of the best-first lists a full ranking over numItems items needs: a cut-off beyond the number
+  // of items sees every item already (precision@K still divides by K), so K never sizes an allocation.
+  int64_t listWidth(int64_t numItems) const {
+    return std::max<int64_t>(1, std::min<int64_t>(maxK(), numItems));
+  }
   size_t slot(size_t kIndex, MetricSlot m) const { return kIndex * kSlotsPerK + m; }
   size_t mrrSlot() const { return ks.size() * kSlotsPerK; }
   size_t ildSlot(size_t kIndex) const { return ks.size() * kSlotsPerK + (fullMrr ? 1 : 0) + kIndex; }
@@ -82,9 +88,9 @@ struct OwnedCsr {
 };
 OwnedCsr cleanTruth(const CsrView& truth, const CsrView& exclude, const ExecConfig& config);
 
-// discount[r] = 1/log2(r+1) for r = 1..maxK (discount[0] = 0). The CPU and CUDA paths share this table,
+// discount[r] = 1/log2(r+1) for r = 1..maxRank (discount[0] = 0). The CPU and CUDA paths share this table,
 // so both add exactly the same doubles and agree to the bit.
-std::vector<double> rankDiscounts(int64_t maxK);
+std::vector<double> rankDiscounts(int64_t maxRank);
 
 // Per-user accuracy metrics from best-first lists (eligible items only; -1 ends a list) and, when
 // layout.fullMrr, each user's 1-based full rank of its best truth item (0 = user skipped).

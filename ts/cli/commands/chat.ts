@@ -24,7 +24,7 @@ import { DEFAULT_TOKENIZER, TOKENIZERS, tokenCounter, type TokenizerName } from 
 import { SemrecError, isSemrecError } from '../../errors';
 import { checkModelName, loadModel } from '../../models/registry';
 import { writeFileAtomically } from '../../util/fs';
-import { addDatasetOptions, loadDatasetFromCli, type DatasetCliOptions } from '../dataset';
+import { addDatasetOptions, type DatasetCliOptions, loadDatasetFromCli, requireDataset } from '../dataset';
 import { interruptSignal } from '../main';
 import { createProgress } from '../progress';
 import { readParams } from '../model-options';
@@ -115,11 +115,6 @@ export function clientFromCli(o: LlmCliOptions): LlmClient | undefined {
     jsonMode: o.jsonMode,
     counter: tokenCounter(o.tokenizer),
   });
-}
-
-function requireDataset(o: ModelCliOptions, what: string): DatasetCliOptions {
-  if (!o.format || !o.path) throw new SemrecError(`${what} needs the dataset: --format <format> --path <path>`, 'ERR_INVALID_ARG_VALUE');
-  return { onError: 'throw', duplicates: 'keep-latest', header: true, ...o } as DatasetCliOptions;
 }
 
 async function modelParams(o: ModelCliOptions, name: string): Promise<object> {

@@ -5,9 +5,8 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 
-import { DATASET_FORMATS, type DatasetFormat, loadDataset } from '../../data/load';
 import { SemrecError } from '../../errors';
 import { EmbeddingCache, encodeWithCache } from '../../semantic/cache';
 import { createEncoder, DEFAULT_ENCODER, type Encoder, ITEM_MAX_LENGTH, REVIEW_MAX_LENGTH } from '../../semantic/encoder';
@@ -15,12 +14,12 @@ import { type EmbeddingSection, writeEmbeddingFile } from '../../semantic/embedd
 import { SentimentHead, trainSentimentHead } from '../../semantic/sentiment';
 import { ITEM_TEMPLATES, itemTexts, reviewTexts } from '../../semantic/templates';
 import { defaultCacheDir } from '../../util/cache-dir';
+import { checkWritable } from '../../util/fs';
+import { addDatasetOptions, type DatasetCliOptions, loadDatasetFromCli } from '../dataset';
 import { interruptSignal } from '../main';
 import { createProgress } from '../progress';
 
-interface EmbedOptions {
-  format: DatasetFormat;
-  path: string;
+interface EmbedOptions extends DatasetCliOptions {
   encoder: string;
   out: string;
   reviews: boolean;
@@ -46,11 +45,10 @@ function positiveInt(name: string) {
 }
 
 export function registerEmbed(program: Command): void {
-  program
+  const command = program
     .command('embed')
-    .description('encode a dataset\'s item texts and reviews with a sentence encoder and write them to one file')
-    .addOption(new Option('--format <format>', 'dataset format').choices([...DATASET_FORMATS]).makeOptionMandatory())
-    .requiredOption('--path <dir>', 'dataset folder (or file)')
+    .description('encode a dataset\'s item texts and reviews with a sentence encoder and write them to one file');
+  addDatasetOptions(command)
     .option('--encoder <encoder>', "the sentence encoder: 'use-lite' (offline default), a local model directory, or a Hugging Face repo id", DEFAULT_ENCODER)
     .requiredOption('--out <file>', 'embedding file to write')
     .option('--no-reviews', 'encode item texts only')
@@ -71,7 +69,10 @@ export function registerEmbed(program: Command): void {
       const cacheDir = options.cacheDir ?? defaultCacheDir();
       const started = Date.now();
       try {
-        const store = await loadDataset({ format: options.format, path: options.path, onProgress: progress.onProgress, signal });
+        // Before the encoding: the vectors (and a trained head) must have somewhere to go.
+        await checkWritable(options.out);
+        if (options.trainSentiment) await checkWritable(options.trainSentiment);
+        const store = await loadDatasetFromCli(options, signal);
         const common = { model: options.encoder, cacheDir, batchSize: options.batchSize, intraOpThreads: options.threads, revision: options.revision, offline: options.offline, onProgress: progress.onProgress, signal };
         const itemEncoder = await createEncoder({ ...common, maxLength: options.itemMaxLength });
         let reviewEncoder: Encoder = itemEncoder;
@@ -80,6 +81,9 @@ export function registerEmbed(program: Command): void {
           if (candidate.id === itemEncoder.id) await candidate.release(); // both capped to the same window
           else reviewEncoder = candidate;
         }
+        // The vectors alone need this much space (ids and the header come on top): say so before encoding.
+        const reviewRows = options.reviews && store.review ? store.numInteractions : 0;
+        await checkWritable(options.out, 4 * (store.numItems * itemEncoder.dim + reviewRows * (reviewEncoder.dim + 1)));
         let encoded = 0;
         let hits = 0;
         const run = async (encoder: Encoder, texts: string[]) => {

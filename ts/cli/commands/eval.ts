@@ -7,19 +7,16 @@
  */
 import type { Command } from 'commander';
 
-import { DATASET_FORMATS, loadDataset, type DatasetFormat } from '../../data/load';
-import { SemrecError } from '../../errors';
 import { checkProtocol, DEFAULT_KS, PROTOCOLS, runExperiment } from '../../eval/harness';
 import { renderJson, renderMarkdown } from '../../eval/report';
 import { checkModelName, describeParams, MODEL_NAMES } from '../../models/registry';
-import { writeFileAtomically } from '../../util/fs';
+import { checkWritable, writeFileAtomically } from '../../util/fs';
+import { addDatasetOptions, type DatasetCliOptions, loadDatasetFromCli, requireDataset } from '../dataset';
 import { interruptSignal } from '../main';
 import { integers, readItemFeatures, readParams } from '../model-options';
 import { createProgress } from '../progress';
 
-interface EvalOptions {
-  format: string;
-  path: string;
+interface EvalOptions extends DatasetCliOptions {
   models: string;
   protocol: string;
   seeds: string;
@@ -64,19 +61,19 @@ export async function runEval(options: EvalOptions): Promise<void> {
     process.stdout.write(`${listParams()}\n`);
     return;
   }
-  if (!(DATASET_FORMATS as readonly string[]).includes(options.format)) {
-    throw new SemrecError(`--format '${options.format}' is not one of ${DATASET_FORMATS.join(', ')}`, 'ERR_INVALID_ARG_VALUE');
-  }
+  const dataset = requireDataset(options, 'semrec eval');
   const models = options.models.split(',').map((m) => checkModelName(m.trim(), '--models'));
   const protocol = checkProtocol(options.protocol);
   const seeds = integers(options.seeds, '--seeds', 0);
   const ks = integers(options.ks, '--ks', 1);
   const params = await readParams(options.params, options.set);
   const numThreads = options.threads !== undefined ? integers(options.threads, '--threads', 1)[0] : undefined;
+  // Before hours of training: the report must have somewhere to go.
+  if (options.out) await checkWritable(options.out);
   const signal = interruptSignal();
   const progress = createProgress();
   try {
-    const store = await loadDataset({ format: options.format as DatasetFormat, path: options.path, signal, onProgress: progress.onProgress });
+    const store = await loadDatasetFromCli(dataset, signal);
     const itemFeatures = options.itemFeatures ? await readItemFeatures(options.itemFeatures, store) : undefined;
     const report = await runExperiment({
       store,
@@ -96,19 +93,19 @@ export async function runEval(options: EvalOptions): Promise<void> {
     });
     progress.stop();
     const markdown = renderMarkdown(report, canonicalCommand(options));
-    if (options.out) await writeFileAtomically(options.out, options.out.endsWith('.json') ? `${renderJson(report)}\n` : markdown);
+    // stdout first: if --out cannot be written after all (the disk filled up meanwhile), the report is not lost.
     process.stdout.write(options.json ? `${renderJson(report)}\n` : markdown);
+    if (options.out) await writeFileAtomically(options.out, options.out.endsWith('.json') ? `${renderJson(report)}\n` : markdown);
   } finally {
     progress.stop();
   }
 }
 
 export function registerEval(program: Command): void {
-  program
+  const command = program
     .command('eval')
-    .description('train and evaluate models on a dataset under an evaluation protocol (full ranking unless --sampled)')
-    .option('--format <format>', `dataset format (${DATASET_FORMATS.join(', ')})`, 'ml-100k')
-    .option('--path <dir>', 'dataset folder or file', '')
+    .description('train and evaluate models on a dataset under an evaluation protocol (full ranking unless --sampled)');
+  addDatasetOptions(command, { required: false }) // `eval --list-params` reads no dataset
     .option('--models <list>', `comma-separated models (${MODEL_NAMES.join(', ')})`, 'pop,bpr')
     .option('--protocol <name>', `evaluation protocol (${PROTOCOLS.join(', ')})`, 'ratio-8-1-1')
     .option('--seeds <list>', 'comma-separated seeds: one run per seed (split and training)', '42')
@@ -125,7 +122,6 @@ export function registerEval(program: Command): void {
     .option('--out <file>', 'also write the report to this file (markdown; JSON when it ends in .json)')
     .option('--list-params', "list every model's hyperparameters with their defaults, and exit")
     .action(async (options: EvalOptions) => {
-      if (!options.listParams && !options.path) throw new SemrecError('--path is required (the dataset folder or file)', 'ERR_INVALID_ARG_VALUE');
       await runEval(options);
     });
 }

@@ -38,7 +38,15 @@ export function datasetFile(context: LoaderContext, name: string, required: bool
 
 /** Files under the dataset path (the path itself when it is a file), up to `depth` folders down, sorted. */
 export function listDatasetFiles(context: LoaderContext, depth = 2): DatasetFile[] {
-  if (fs.statSync(context.root).isFile()) return [{ path: context.root, name: path.basename(context.root) }];
+  const stat = fs.statSync(context.root);
+  if (stat.isFile()) return [{ path: context.root, name: path.basename(context.root) }];
+  if (!stat.isDirectory()) {
+    throw new DatasetError(
+      `format '${context.options.format}' reads a regular file or a folder; this is neither (a device, pipe or socket)`,
+      'ERR_DATASET_FORMAT',
+      { file: context.options.path },
+    );
+  }
   const out: DatasetFile[] = [];
   const walk = (dir: string, level: number) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {

@@ -165,6 +165,14 @@ async function checkDeclaredCounts(
     ['items', rowsIn(files.items), files.items.name],
   ];
   const declared: string[] = [];
+  // u.info is how a file cut at a line boundary is caught: one that declares no count would silently
+  // disable that check, so it is an error (a note under onError 'skip').
+  const missing = checks.map(([what]) => what).filter((what) => !new RegExp(`^\\s*\\d+\\s+${what}\\s*$`, 'm').test(text));
+  if (missing.length > 0) {
+    const why = `u.info does not declare the number of ${missing.join(', ')} (expected lines like '100000 ratings'), so truncation cannot be checked`;
+    if (context.options.onError !== 'skip') throw new DatasetError(why, 'ERR_DATASET_PARSE', { file: infoFile.name });
+    context.report.notes.push(why);
+  }
   for (const [what, count, file] of checks) {
     const m = new RegExp(`^\\s*(\\d+)\\s+${what}\\s*$`, 'm').exec(text);
     if (m === null) continue;

@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { SemrecError } from '../../errors';
 import { type LongRunningOptions, throwIfAborted } from '../../progress';
-import { sha256File, writeFileAtomically } from '../../util/fs';
+import { commitStreamedFile, sha256File, writeFileAtomically } from '../../util/fs';
 import { resumableGet } from '../../util/http-download';
 import { loadLocalModel, ONNX_CANDIDATES } from './local';
 import type { ResolvedEncoder } from './types';
@@ -132,10 +132,22 @@ async function head(ctx: FetchContext, url: string): Promise<RemoteInfo | 'missi
 async function fetchFile(ctx: FetchContext, file: string): Promise<{ path: string; commit?: string } | undefined> {
   const target = path.join(ctx.dir, file);
   const metaFile = metaPath(ctx.dir, file);
-  const cached = fs.existsSync(target) ? readMeta(metaFile) : undefined;
   const url = hubFileUrl(ctx.endpoint, ctx.repo, ctx.revision, file);
+  const recorded = fs.existsSync(target) ? readMeta(metaFile) : undefined;
+  // A cached copy is used only while it still matches the ETag and size it was downloaded against.
+  const damaged = recorded ? await verify(target, recorded, url).then(() => undefined, (error: Error) => error) : undefined;
+  const cached = damaged ? undefined : recorded;
   const fromCache = cached ? { path: target, commit: cached.commit } : undefined;
-  if (ctx.options.offline || ctx.unreachable) return fromCache;
+  if (ctx.options.offline || ctx.unreachable) {
+    if (damaged) {
+      throw new SemrecError(
+        `the cached copy of ${ctx.repo}/${file} is damaged (${damaged.message}) and cannot be downloaded again ${ctx.options.offline ? 'offline' : `(${ctx.unreachable!.message})`}`,
+        'ERR_CHECKSUM',
+        { cause: damaged },
+      );
+    }
+    return fromCache;
+  }
   throwIfAborted(ctx.options.signal, `downloading ${ctx.repo}`);
   let info: RemoteInfo | 'missing';
   try {
@@ -172,7 +184,7 @@ async function fetchFile(ctx: FetchContext, file: string): Promise<{ path: strin
     fs.rmSync(partialMeta, { force: true });
     throw error;
   }
-  fs.renameSync(partial, target);
+  await commitStreamedFile(partial, target);
   await writeFileAtomically(metaFile, JSON.stringify({ url, ...info }));
   fs.rmSync(partialMeta, { force: true });
   return { path: target, commit: info.commit };

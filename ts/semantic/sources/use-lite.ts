@@ -11,7 +11,7 @@ import path from 'node:path';
 
 import { SemrecError } from '../../errors';
 import { type LongRunningOptions, throwIfAborted } from '../../progress';
-import { writeFileAtomically } from '../../util/fs';
+import { checkCachedArtifact, writeCachedArtifact } from '../../util/fs';
 import { attr, GraphBuilder, tensor } from '../onnx/graph';
 import { convertTfjsGraph, readTfjsModel } from '../onnx/tfjs';
 import { UseLiteTokenizer } from '../tokenizer';
@@ -93,12 +93,15 @@ export async function loadUseLite(options: UseLiteOptions): Promise<ResolvedEnco
   const hash = sourceHash(dir);
   const id = `use-lite@${version}+${hash.slice(0, 16)}`;
   const modelPath = path.join(options.cacheDir, 'use-lite', `${version}-${hash.slice(0, 16)}`, 'model.onnx');
-  if (!fs.existsSync(modelPath)) {
+  // The cached conversion is used only while it matches its checksum; a damaged one is converted again.
+  const cached = await checkCachedArtifact(modelPath);
+  if (cached.state !== 'intact') {
     throwIfAborted(options.signal, 'converting use-lite');
-    options.onProgress?.({ phase: 'converting use-lite to ONNX', done: 0, total: 1, unit: 'models' });
+    const phase = cached.state === 'damaged' ? `converting use-lite to ONNX again (the cached copy is damaged: ${cached.reason})` : 'converting use-lite to ONNX';
+    options.onProgress?.({ phase, done: 0, total: 1, unit: 'models' });
     const bytes = convertUseLite(dir, { 'semrec.source': `${USE_LITE_PACKAGE}@${version}`, 'semrec.source_sha256': hash });
-    await writeFileAtomically(modelPath, bytes);
-    options.onProgress?.({ phase: 'converting use-lite to ONNX', done: 1, total: 1, unit: 'models' });
+    await writeCachedArtifact(modelPath, bytes);
+    options.onProgress?.({ phase, done: 1, total: 1, unit: 'models' });
   }
   return {
     id,
