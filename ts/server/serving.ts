@@ -175,7 +175,10 @@ export class RecommendBatcher {
         const top = await this.model.recommend(users, k, { excludeSeen, exclude });
         batch.forEach((p, r) => {
           // The first p.k of a row of the top-k are the row's top-p.k (one ranking order: score, then index).
-          const row = { indices: top.indices.slice(r * k, r * k + p.k), scores: top.scores.slice(r * k, r * k + p.k), k: p.k };
+          // The model answers rows of width top.k (k clamped to its catalogue).
+          const w = top.k;
+          const n = Math.min(p.k, w);
+          const row = { indices: top.indices.slice(r * w, r * w + n), scores: top.scores.slice(r * w, r * w + n), k: n };
           p.resolve(row);
         });
       } catch (error) {

@@ -344,13 +344,3 @@ export async function sha256File(file: string): Promise<string> {
   for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
-
-/** fsyncs a directory, so the files created, renamed or removed in it survive a power loss. */
-export async function syncDir(dir: string): Promise<void> {
-  const handle = await fs.promises.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
