@@ -25,6 +25,22 @@ export interface BenchContext {
   /** Small sizes only: a quick check that every suite runs (CI, smoke). */
   quick: boolean;
   log(line: string): void;
+  /** Writes what a long suite has measured so far (marked incomplete), so an interrupted run keeps it. */
+  checkpoint?(partial: Record<string, unknown>): Promise<void>;
+}
+
+/**
+ * SEMREC_BENCH_MODELS=neumf,lightgcn: the suites that loop over models run only those (checked against
+ * `known`); undefined when unset. A filtered run writes its results under its own key (see run.ts), so it
+ * never replaces a whole suite's figures with a few models'.
+ */
+export function modelFilter<T extends string>(known: readonly T[]): T[] | undefined {
+  const wanted = process.env.SEMREC_BENCH_MODELS;
+  if (!wanted) return undefined;
+  const names = wanted.split(',').map((n) => n.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(known as readonly string[]).includes(n));
+  if (unknown.length) throw new Error(`SEMREC_BENCH_MODELS: unknown model(s) ${unknown.join(', ')}; known: ${known.join(', ')}`);
+  return names as T[];
 }
 
 export interface Suite {

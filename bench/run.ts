@@ -7,10 +7,11 @@ import { type Suite, writeSuiteResults } from './harness';
 import { dataLoadSuite } from './data-load';
 import { kernelSuite } from './kernels';
 import { modelSuite } from './models';
+import { recboleGeneratedSuite, recboleSuite } from './recbole';
 import { retrievalSuite } from './retrieval';
 import { semanticSuite } from './semantic';
 
-const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, retrievalSuite];
+const SUITES: Suite[] = [kernelSuite, dataLoadSuite, modelSuite, semanticSuite, retrievalSuite, recboleSuite, recboleGeneratedSuite];
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -21,8 +22,17 @@ async function main(): Promise<void> {
   if (unknown.length) throw new Error(`unknown suite(s) ${unknown.join(', ')}; known: ${SUITES.map((s) => s.name).join(', ')}`);
   for (const suite of SUITES.filter((s) => wanted.includes(s.name))) {
     console.log(`\n== ${suite.name}: ${suite.description}${quick ? ' (quick)' : ''}`);
-    const results = await suite.run({ quick, log: (line) => console.log(line) });
-    console.log(`-> ${await writeSuiteResults(suite.name, results, quick)}`);
+    // A run limited to some models (SEMREC_BENCH_MODELS) gets its own key beside the suite's full figures.
+    const models = process.env.SEMREC_BENCH_MODELS;
+    const key = models ? `${suite.name} (${models})` : suite.name;
+    const results = await suite.run({
+      quick,
+      log: (line) => console.log(line),
+      checkpoint: async (partial) => {
+        await writeSuiteResults(key, { incomplete: true, ...partial }, quick);
+      },
+    });
+    console.log(`-> ${await writeSuiteResults(key, results, quick)}`);
   }
 }
 

@@ -145,17 +145,26 @@ struct AdamConfig {
   float beta2 = 0.999f;
   float eps = 1e-8f;
 };
-inline void adamUpdate(float* param, const float* grad, float* m, float* v, int64_t n, const AdamConfig& c,
-                       int64_t step) {
+// The constants of one Adam step (bias corrections folded into the step size and epsilon), computed once
+// per step when the update is applied row by row.
+struct AdamStep {
+  float beta1, beta2, stepSize, epsHat;
+};
+inline AdamStep adamStep(const AdamConfig& c, int64_t step) {
   const double c1 = 1.0 - std::pow(static_cast<double>(c.beta1), static_cast<double>(step));
   const double c2 = 1.0 - std::pow(static_cast<double>(c.beta2), static_cast<double>(step));
-  const float stepSize = static_cast<float>(c.lr * std::sqrt(c2) / c1);
-  const float epsHat = static_cast<float>(c.eps * std::sqrt(c2));
+  return {c.beta1, c.beta2, static_cast<float>(c.lr * std::sqrt(c2) / c1), static_cast<float>(c.eps * std::sqrt(c2))};
+}
+inline void adamUpdate(float* param, const float* grad, float* m, float* v, int64_t n, const AdamStep& s) {
   for (int64_t t = 0; t < n; ++t) {
-    m[t] = c.beta1 * m[t] + (1.0f - c.beta1) * grad[t];
-    v[t] = c.beta2 * v[t] + (1.0f - c.beta2) * grad[t] * grad[t];
-    param[t] -= stepSize * m[t] / (std::sqrt(v[t]) + epsHat);
+    m[t] = s.beta1 * m[t] + (1.0f - s.beta1) * grad[t];
+    v[t] = s.beta2 * v[t] + (1.0f - s.beta2) * grad[t] * grad[t];
+    param[t] -= s.stepSize * m[t] / (std::sqrt(v[t]) + s.epsHat);
   }
+}
+inline void adamUpdate(float* param, const float* grad, float* m, float* v, int64_t n, const AdamConfig& c,
+                       int64_t step) {
+  adamUpdate(param, grad, m, v, n, adamStep(c, step));
 }
 
 // Vector kernels of the trainers' inner loops, compiled for AVX2+FMA and baseline x86-64 (picked at load time).

@@ -43,8 +43,9 @@ struct LightGcnHyper {
   int64_t batchSize = 2048;  // RecBole's train_batch_size
 };
 
-// One epoch: mini-batches of the triples in order, each a full forward/backward and one dense Adam
-// step on E0 (step = ++*step). Bit-reproducible for any thread count. Returns the mean loss.
+// One epoch: mini-batches of the triples in order, each a forward/backward through the whole graph and one
+// dense Adam step on E0 (step = ++*step). Bit-reproducible for any thread count and on every vector
+// path (AVX-512, AVX2, baseline). Returns the mean loss.
 double lightgcnEpoch(const LightGcnGraph& g, float* E0, float* m, float* v, int64_t* step, int64_t dim,
                      const TripleView& triples, const LightGcnHyper& h, const ExecConfig& config);
 
