@@ -16,6 +16,7 @@ import { registerEmbed } from './commands/embed';
 import { registerExperiment } from './commands/experiment';
 import { registerQuickstart } from './commands/quickstart';
 import { registerRecommend } from './commands/recommend';
+import { registerServe } from './commands/serve';
 import { registerTrain } from './commands/train';
 import { registerTune } from './commands/tune';
 import { registerWorker } from './commands/worker';
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerQuickstart(program);
   registerTrain(program);
   registerRecommend(program);
+  registerServe(program);
   registerTune(program);
   registerBatch(program);
   registerWorker(program);

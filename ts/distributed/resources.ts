@@ -10,7 +10,7 @@ import { prepareSeed, type ProtocolName, type SeedContext } from '../eval/harnes
 import type { BaseRecommender } from '../models/base';
 import { savedModelDigest } from '../models/persist';
 import { loadModel } from '../models/registry';
-import { EmbeddingCache, embeddingCacheFile } from '../semantic/cache';
+import { type EmbeddingCache, openEmbeddingCache } from '../semantic/cache';
 import { createEncoder, type Encoder } from '../semantic/encoder';
 import { defaultCacheDir } from '../util/cache-dir';
 import { datasetFingerprint, inputChanged } from './inputs';
@@ -120,7 +120,7 @@ export class WorkerResources {
         signal,
       });
       const cache = spec.cache
-        ? await EmbeddingCache.open(embeddingCacheFile(defaultCacheDir(), encoder.id), { modelId: encoder.id, dim: encoder.dim })
+        ? await openEmbeddingCache(defaultCacheDir(), encoder)
         : undefined;
       return { encoder, cache, lastSave: Date.now() };
     });

@@ -612,6 +612,17 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     }
   }
 
+  /**
+   * The items user `userIdx` interacted with in the training data (sorted, unique): what excludeSeen
+   * leaves out, and the history a service folds a known user's new feedback into. A copy.
+   */
+  trainingItems(userIdx: number): Int32Array {
+    const what = `${this.name}.trainingItems`;
+    this.requireReady(what);
+    const [user] = checkUsers([userIdx], this.numUsers, what);
+    return this.seen!.indices.slice(this.seen!.indptr[user], this.seen!.indptr[user + 1]);
+  }
+
   /** Items of row `row` of a result with their raw ids and titles (padding left out). */
   describe(result: Recommendations, row = 0): ScoredItem[] {
     const catalog = this.catalog;
@@ -668,7 +679,8 @@ export abstract class BaseRecommender<P extends object> implements Recommender<P
     return this.explanationByIds(await this.explainForHistory(events, this.catalog.itemIndex(itemId, what)));
   }
 
-  private explanationByIds(e: Explanation): ExplanationByIds {
+  /** An explanation with raw ids, titles and metadata. */
+  explanationByIds(e: Explanation): ExplanationByIds {
     const catalog = this.catalog;
     return {
       item: { ...catalog.item(e.itemIdx), score: e.score },

@@ -206,10 +206,6 @@ export async function encodeWithCache(encoder: Encoder, texts: string[], cache: 
   return { vectors: out, hits, encoded: todo.length };
 }
 
-/** Where the embedding cache of an encoder lives under a cache directory (one file per encoder id). */
-export function embeddingCacheFile(cacheDir: string, encoderId: string): string {
-  return path.join(cacheDir, 'embeddings', `${createHash('sha256').update(encoderId).digest('hex').slice(0, 24)}.semc`);
-}
 
 /** Opens the embedding cache of `encoder` under `cacheDir`. */
 export function openEmbeddingCache(cacheDir: string, encoder: Encoder): Promise<EmbeddingCache> {
