@@ -91,8 +91,13 @@ export function planShards(numUsers: number, shardUsers: number): { firstUser: n
   }));
 }
 
-/** Checks OUT: absent, empty, or an earlier output of this command (whose files are then replaced). */
-async function prepareOut(out: string): Promise<void> {
+/**
+ * Checks OUT: absent, empty, or an earlier output of this command (whose files are then replaced). A new
+ * run (every shard, or the planning call with none) removes an earlier manifest first; a distributed
+ * worker writing its one shard never does: a straggler whose shard was handed out again may finish after
+ * the submitter wrote the manifest, and its rewrite of the shard is byte-identical.
+ */
+async function prepareOut(out: string, newRun: boolean): Promise<void> {
   const entries = await fs.readdir(out).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return undefined;
     throw new SemrecError(`--out ${out}: ${error.message}`, 'ERR_INVALID_ARG_VALUE', { cause: error });
@@ -107,7 +112,7 @@ async function prepareOut(out: string): Promise<void> {
     throw new SemrecError(`${out} holds other files (${foreign.slice(0, 3).join(', ')}); choose an empty or new directory`, 'ERR_INVALID_ARG_VALUE');
   }
   // An earlier run: its manifest goes first, so the directory never claims to be complete while parts change.
-  await fs.rm(path.join(out, MANIFEST_FILE), { force: true });
+  if (newRun) await fs.rm(path.join(out, MANIFEST_FILE), { force: true });
 }
 
 /** Writes one shard's users: a temporary file, fsync, rename; returns its entry. */
@@ -170,7 +175,7 @@ export async function writeAllRecommendations(model: BaseRecommender<object>, ou
   const plan = planShards(model.numUsers, shardUsers);
   const wanted = options.shards ?? plan.map((_, s) => s);
   for (const s of wanted) checkInteger(s, `${what}: shards`, 0, plan.length - 1);
-  await prepareOut(out);
+  await prepareOut(out, options.shards === undefined || options.shards.length === 0);
   const totalUsers = wanted.reduce((sum, s) => sum + plan[s].users, 0);
   let done = 0;
   const entries: ShardEntry[] = [];
