@@ -18,7 +18,7 @@ import { evaluateRanking } from '../../eval/ranking';
 import type { BaseRecommender } from '../../models/base';
 import { userItems } from '../../models/data';
 import type { LlmRecExplanation, LlmRecModel } from '../../models/llmrec';
-import { checkModelName, createModel, type ModelName } from '../../models/registry';
+import { checkModelName, createModel, describeParams, type ModelName } from '../../models/registry';
 import { defaultCacheDir } from '../../util/cache-dir';
 import { concatRows } from '../../util/csr';
 import { interruptSignal } from '../main';
@@ -30,7 +30,15 @@ interface QuickstartOptions {
   seed: string;
   user: string;
   cacheDir?: string;
+  maxEpochs: string;
 }
+
+/**
+ * Epochs each iterative model trains at most in the quick start (early stopping on the validation part
+ * still decides within it): uncapped, llmrec and lightgcn run for tens of minutes on 2 busy cores, which
+ * is not a quick start. `semrec eval` (the command printed at the end) trains them to convergence.
+ */
+export const QUICKSTART_MAX_EPOCHS = 30;
 
 /** Where a checkout keeps the licensed datasets: ../shared beside it (or SEMREC_SHARED_DIR). */
 function sharedMl100k(): string | undefined {
@@ -61,6 +69,8 @@ export async function runQuickstart(o: QuickstartOptions): Promise<void> {
   const seed = Number(o.seed);
   if (!Number.isInteger(seed) || seed < 0) throw new SemrecError(`--seed must be a non-negative integer, got '${o.seed}'`, 'ERR_INVALID_ARG_VALUE');
   const baselines = o.baselines.split(',').map((m) => checkModelName(m.trim(), '--baselines'));
+  const maxEpochs = Number(o.maxEpochs);
+  if (!Number.isInteger(maxEpochs) || maxEpochs < 1) throw new SemrecError(`--max-epochs must be a positive integer, got '${o.maxEpochs}'`, 'ERR_INVALID_ARG_VALUE');
   const started = Date.now();
   try {
     let dataPath = o.path ?? sharedMl100k();
@@ -76,7 +86,8 @@ export async function runQuickstart(o: QuickstartOptions): Promise<void> {
     const rows: { name: string; ndcg: number; recall: number; seconds: number }[] = [];
     let llmrec: LlmRecModel | undefined;
     for (const name of [...baselines, 'llmrec' as ModelName]) {
-      const model = createModel(name) as BaseRecommender<object>;
+      const iterative = describeParams(name).some((p) => p.name === 'epochs');
+      const model = createModel(name, (iterative ? { epochs: maxEpochs } : {}) as never) as BaseRecommender<object>;
       const report = await model.fit(split.train, {
         seed,
         earlyStopping: model.rankingEarlyStopping ? { data: split.validation! } : undefined,
@@ -90,6 +101,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<void> {
     }
     progress.stop();
     out(`\nMovieLens-100K (${store.numUsers} users, ${store.numItems} films, ${store.numInteractions} ratings), ${split.protocol.name} split ${seed}: test ranking of every film, seen ones excluded`);
+    out(`(iterative models trained at most ${maxEpochs} epochs with early stopping: --max-epochs; semrec eval trains them to convergence)`);
     out('');
     out('| model | ndcg@10 | recall@10 | train s |');
     out('|---|---:|---:|---:|');
@@ -126,6 +138,7 @@ export function registerQuickstart(program: Command): void {
     .option('--baselines <list>', 'two (or more) baseline models to compare with', 'pop,lightgcn')
     .option('--seed <n>', 'split and training seed', '42')
     .option('--user <id>', 'MovieLens user id whose top-10 is shown', '1')
+    .option('--max-epochs <n>', 'epochs each iterative model trains at most (early stopping decides within)', String(QUICKSTART_MAX_EPOCHS))
     .option('--cache-dir <dir>', 'where downloads, encoders and embedding caches live (default: SEMREC_CACHE_DIR or <tmp>/semrec-cache)')
     .action(async (options: QuickstartOptions) => runQuickstart(options));
 }
