@@ -382,7 +382,7 @@ export function scalabilitySpec(report: ScalabilityReport): VegaLiteSpec {
     encoding: {
       x: { field: 'interactions', type: 'quantitative', scale: { type: 'log' }, title: 'interactions' },
       y: { field: 'y', type: 'quantitative', scale: { type: 'log' }, title: null },
-      color: { field: 'model', type: 'nominal', title: 'model' },
+      color: { field: 'model', type: 'nominal', title: 'model', scale: { scheme: 'tableau20' } }, // 11+ models: 10 colours would repeat
       tooltip: [{ field: 'series' }, { field: 'interactions' }, { field: 'y' }],
     },
   });
