@@ -203,4 +203,11 @@ Napi::Value runAsync(const Napi::CallbackInfo& info) {
   return deferred.Promise();
 }
 
+/** Exports a job as `name` (async, a Promise) and `nameSync` on the addon's exports. */
+template <class Job>
+void exportJob(Napi::Env env, Napi::Object exports, const std::string& name) {
+  exports.Set(name, Napi::Function::New(env, runAsync<Job>, name));
+  exports.Set(name + "Sync", Napi::Function::New(env, runSync<Job>, name + "Sync"));
+}
+
 }  // namespace semrec::napi

@@ -527,24 +527,17 @@ struct PreferenceSumsJob {
   }
 };
 
-template <class Job>
-void both(Napi::Env env, Napi::Object exports, const char* name) {
-  exports.Set(name, Napi::Function::New(env, runAsync<Job>, name));
-  const std::string sync = std::string(name) + "Sync";
-  exports.Set(sync, Napi::Function::New(env, runSync<Job>, sync));
-}
-
 }  // namespace
 
 void registerLlmRecOps(Napi::Env env, Napi::Object exports) {
-  both<FusionEpochJob>(env, exports, "fusionEpoch");
-  both<FusionGradientJob>(env, exports, "fusionGradient");
-  both<FusionVectorsJob>(env, exports, "fusionVectors");
-  both<RankSamplesJob>(env, exports, "rankSamples");
-  both<AdapterEpochJob>(env, exports, "adapterEpoch");
-  both<AdapterGradientJob>(env, exports, "adapterGradient");
-  both<AdapterApplyJob>(env, exports, "adapterApply");
-  both<PreferenceSumsJob>(env, exports, "preferenceSums");
+  exportJob<FusionEpochJob>(env, exports, "fusionEpoch");
+  exportJob<FusionGradientJob>(env, exports, "fusionGradient");
+  exportJob<FusionVectorsJob>(env, exports, "fusionVectors");
+  exportJob<RankSamplesJob>(env, exports, "rankSamples");
+  exportJob<AdapterEpochJob>(env, exports, "adapterEpoch");
+  exportJob<AdapterGradientJob>(env, exports, "adapterGradient");
+  exportJob<AdapterApplyJob>(env, exports, "adapterApply");
+  exportJob<PreferenceSumsJob>(env, exports, "preferenceSums");
 }
 
 }  // namespace semrec::napi

@@ -80,8 +80,7 @@ struct LogisticFitJob {
 }  // namespace
 
 void registerLogisticOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("logisticFitSync", Napi::Function::New(env, runSync<LogisticFitJob>, "logisticFitSync"));
-  exports.Set("logisticFit", Napi::Function::New(env, runAsync<LogisticFitJob>, "logisticFit"));
+  exportJob<LogisticFitJob>(env, exports, "logisticFit");
 }
 
 }  // namespace semrec::napi

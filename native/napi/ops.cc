@@ -320,18 +320,11 @@ Napi::Value setNumThreadsJs(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void registerOps(Napi::Env env, Napi::Object exports) {
-  exports.Set("topKSync", Napi::Function::New(env, runSync<TopKJob>, "topKSync"));
-  exports.Set("topK", Napi::Function::New(env, runAsync<TopKJob>, "topK"));
-  exports.Set("scoreMatrixSync", Napi::Function::New(env, runSync<ScoreMatrixJob>, "scoreMatrixSync"));
-  exports.Set("scoreMatrix", Napi::Function::New(env, runAsync<ScoreMatrixJob>, "scoreMatrix"));
-  exports.Set("scoreTopKSync", Napi::Function::New(env, runSync<ScoreTopKJob>, "scoreTopKSync"));
-  exports.Set("scoreTopK", Napi::Function::New(env, runAsync<ScoreTopKJob>, "scoreTopK"));
-  exports.Set("rankingMetricsSync", Napi::Function::New(env, runSync<RankingMetricsJob>, "rankingMetricsSync"));
-  exports.Set("rankingMetrics", Napi::Function::New(env, runAsync<RankingMetricsJob>, "rankingMetrics"));
-  exports.Set("rankingMetricsFromTopKSync",
-              Napi::Function::New(env, runSync<RankingMetricsFromTopKJob>, "rankingMetricsFromTopKSync"));
-  exports.Set("rankingMetricsFromTopK",
-              Napi::Function::New(env, runAsync<RankingMetricsFromTopKJob>, "rankingMetricsFromTopK"));
+  exportJob<TopKJob>(env, exports, "topK");
+  exportJob<ScoreMatrixJob>(env, exports, "scoreMatrix");
+  exportJob<ScoreTopKJob>(env, exports, "scoreTopK");
+  exportJob<RankingMetricsJob>(env, exports, "rankingMetrics");
+  exportJob<RankingMetricsFromTopKJob>(env, exports, "rankingMetricsFromTopK");
   exports.Set("deviceInfo", Napi::Function::New(env, deviceInfoJs, "deviceInfo"));
   exports.Set("setNumThreads", Napi::Function::New(env, setNumThreadsJs, "setNumThreads"));
   exports.Set("readOnlyPassSync", Napi::Function::New(env, readOnlyPassJs, "readOnlyPassSync"));

@@ -202,18 +202,12 @@ struct TransformerEncodeJob {
   }
 };
 
-template <class Job>
-void add(Napi::Env env, Napi::Object exports, const std::string& name) {
-  exports.Set(name + "Sync", Napi::Function::New(env, runSync<Job>, name + "Sync"));
-  exports.Set(name, Napi::Function::New(env, runAsync<Job>, name));
-}
-
 }  // namespace
 
 void registerSequentialOps(Napi::Env env, Napi::Object exports) {
-  add<TransformerEpochJob>(env, exports, "transformerEpoch");
-  add<TransformerGradientJob>(env, exports, "transformerGradient");
-  add<TransformerEncodeJob>(env, exports, "transformerEncode");
+  exportJob<TransformerEpochJob>(env, exports, "transformerEpoch");
+  exportJob<TransformerGradientJob>(env, exports, "transformerGradient");
+  exportJob<TransformerEncodeJob>(env, exports, "transformerEncode");
 }
 
 }  // namespace semrec::napi

@@ -880,33 +880,27 @@ struct FoldInRidgeJob {
   }
 };
 
-template <class Job>
-void add(Napi::Env env, Napi::Object exports, const std::string& name) {
-  exports.Set(name + "Sync", Napi::Function::New(env, runSync<Job>, name + "Sync"));
-  exports.Set(name, Napi::Function::New(env, runAsync<Job>, name));
-}
-
 }  // namespace
 
 void registerTrainOps(Napi::Env env, Napi::Object exports) {
-  add<SampleTriplesJob>(env, exports, "sampleTriples");
-  add<SamplePointsJob>(env, exports, "samplePoints");
-  add<MfEpochJob>(env, exports, "mfEpoch");
-  add<BprEpochJob>(env, exports, "bprEpoch");
-  add<VbprEpochJob>(env, exports, "vbprEpoch");
-  add<VbprItemFactorsJob>(env, exports, "vbprItemFactors");
-  add<LightFmEpochJob>(env, exports, "lightfmEpoch");
-  add<LightFmReprJob>(env, exports, "lightfmRepresentations");
-  add<NeuMfEpochJob>(env, exports, "neumfEpoch");
-  add<NeuMfGradientJob>(env, exports, "neumfGradient");
-  add<NeuMfScoreJob>(env, exports, "neumfScore");
-  add<LightGcnEpochJob>(env, exports, "lightgcnEpoch");
-  add<LightGcnGradientJob>(env, exports, "lightgcnGradient");
-  add<LightGcnForwardJob>(env, exports, "lightgcnForward");
-  add<ItemKnnNeighborsJob>(env, exports, "itemKnnNeighbors");
-  add<ItemKnnScoreJob>(env, exports, "itemKnnScore");
-  add<FoldInPairwiseJob>(env, exports, "foldInPairwise");
-  add<FoldInRidgeJob>(env, exports, "foldInRidge");
+  exportJob<SampleTriplesJob>(env, exports, "sampleTriples");
+  exportJob<SamplePointsJob>(env, exports, "samplePoints");
+  exportJob<MfEpochJob>(env, exports, "mfEpoch");
+  exportJob<BprEpochJob>(env, exports, "bprEpoch");
+  exportJob<VbprEpochJob>(env, exports, "vbprEpoch");
+  exportJob<VbprItemFactorsJob>(env, exports, "vbprItemFactors");
+  exportJob<LightFmEpochJob>(env, exports, "lightfmEpoch");
+  exportJob<LightFmReprJob>(env, exports, "lightfmRepresentations");
+  exportJob<NeuMfEpochJob>(env, exports, "neumfEpoch");
+  exportJob<NeuMfGradientJob>(env, exports, "neumfGradient");
+  exportJob<NeuMfScoreJob>(env, exports, "neumfScore");
+  exportJob<LightGcnEpochJob>(env, exports, "lightgcnEpoch");
+  exportJob<LightGcnGradientJob>(env, exports, "lightgcnGradient");
+  exportJob<LightGcnForwardJob>(env, exports, "lightgcnForward");
+  exportJob<ItemKnnNeighborsJob>(env, exports, "itemKnnNeighbors");
+  exportJob<ItemKnnScoreJob>(env, exports, "itemKnnScore");
+  exportJob<FoldInPairwiseJob>(env, exports, "foldInPairwise");
+  exportJob<FoldInRidgeJob>(env, exports, "foldInRidge");
 }
 
 }  // namespace semrec::napi
